@@ -1,0 +1,274 @@
+"""Connection actors: one asyncio Protocol per client, all living on the event-loop thread.
+
+A connection parses requests, looks each command up in the table, checks arity and auth, and routes
+it: LOCAL commands run right here; keyed commands go to the shard that owns their keys; commands
+whose keys span shards, or that need the whole dataset, go to every shard as a global op.
+
+Replies keep request order through a FIFO of one-element "slots": a slot is queued when the command
+is dispatched and filled by whoever runs it (a shard thread fills it from its side, then wakes the
+loop). `flush` writes the filled prefix with a single `transport.write`. `inflight` counts slots a
+shard still owes us; a LOCAL command waits until it is zero, which makes it a barrier: it observes
+every earlier command of this connection, as on a single-threaded Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+
+from actors.shard import GlobalOp, execute_one
+from commands.registry import COMMANDS, Route, lookup
+from protocol.errors import NOAUTH, CommandError, ProtocolError, unknown_command, wrong_arity
+from protocol.reader import RequestReader
+from protocol.replies import encode_error
+
+__all__ = ["ConnectionActor"]
+
+log = logging.getLogger("shardis.connection")
+
+_ROUTE_KEYS, _ROUTE_ALL, _ROUTE_LOCAL = Route.KEYS, Route.ALL, Route.LOCAL
+
+
+class ConnectionActor:
+    """One client connection (an asyncio Protocol)."""
+
+    def __init__(self, server) -> None:
+        # Collaborators
+        self.server = server
+        self.transport = None
+        # Per-connection state, as CLIENT LIST reports it
+        self.id = server.next_client_id()
+        self.name: bytes = b""
+        self.db = 0
+        self.proto = 2
+        self.authenticated = not server.config["requirepass"]
+        self.addr = self.laddr = "?:0"
+        self.fd = -1
+        self.created = time.time()
+        self.last_interaction = self.created
+        self.last_command = "NULL"
+        self.lib_name = self.lib_ver = b""
+        self.no_evict = False
+        self.reply_on = True
+        self.skip_next_reply = False
+        self.kind = "normal"
+        # Request/reply pipeline
+        cfg = server.config
+        self.reader = RequestReader(max_bulk_len=cfg["proto-max-bulk-len"],
+                                    query_buffer_limit=cfg["client-query-buffer-limit"])
+        self.reader.authenticated = self.authenticated
+        self.replies: deque = deque()
+        self.inflight = 0
+        self.backlog: deque = deque()
+        self.closing = False
+        self.closed = False
+
+    # -- asyncio Protocol ----------------------------------------------------------------------------
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        sock = transport.get_extra_info("sockname")
+        sock_obj = transport.get_extra_info("socket")
+        if peer:
+            self.addr = f"{peer[0]}:{peer[1]}"
+        if sock:
+            self.laddr = f"{sock[0]}:{sock[1]}"
+        if sock_obj is not None:
+            self.fd = sock_obj.fileno()
+        refusal = self.server.admit(self, peer[0] if peer else None)
+        if refusal:
+            transport.write(encode_error(refusal))
+            transport.close()
+            self.closed = True
+            return
+        self.server.clients[self.id] = self
+
+    def connection_lost(self, exc) -> None:
+        self.closed = True
+        self.server.clients.pop(self.id, None)
+
+    def data_received(self, data: bytes) -> None:
+        if self.closing:
+            return
+        reader = self.reader
+        reader.feed(data)
+        self.last_interaction = time.time()
+        while True:
+            try:
+                commands = reader.commands()
+            except ProtocolError as exc:
+                # Commands parsed before the bad bytes run first; the error reply follows them.
+                commands = [exc]
+            if not commands:
+                break
+            if self.backlog:
+                self.backlog.extend(commands)
+                self.resume()
+            else:
+                self._run(commands, 0)
+            if self.closing:
+                break
+        if reader.query_buffer_exceeded():
+            log.warning("Closing client that reached max query buffer length: id=%d addr=%s",
+                        self.id, self.addr)
+            self.close()
+            return
+        self.flush()
+
+    def eof_received(self):
+        return False
+
+    # -- command execution ---------------------------------------------------------------------------
+
+    def _run(self, commands: list, start: int) -> None:
+        """Dispatch commands in order; stop (saving the rest in the backlog) at a barrier."""
+        server = self.server
+        table_get = COMMANDS.get
+        dispatcher = server.dispatcher
+        shard_of = server.shard_map.shard_of
+        single_shard = server.shard_map.count == 1
+        i = start
+        n = len(commands)
+        while i < n:
+            argv = commands[i]
+            i += 1
+            if type(argv) is ProtocolError:
+                if self.inflight:
+                    self.backlog.extendleft(reversed(commands[i - 1:]))
+                    return
+                self._protocol_error(argv)
+                return
+            spec = table_get(argv[0])
+            if spec is None or spec.subcommands:
+                try:
+                    spec = lookup(argv)
+                except CommandError as exc:
+                    self._reject(exc.message)
+                    continue
+                if spec is None:
+                    self._reject(unknown_command(argv[0], argv[1:]).message)
+                    continue
+            arity = spec.arity
+            if (arity > 0 and len(argv) != arity) or len(argv) < -arity:
+                self._reject(wrong_arity(spec.fullname).message)
+                continue
+            if not self.authenticated and not spec.no_auth:
+                self._reject(NOAUTH)
+                continue
+            if server.paused and server.pause_blocks(spec):
+                self.backlog.extendleft(reversed(commands[i - 1:]))
+                server.wait_unpause(self)
+                return
+            self.last_command = spec.fullname
+            route = spec.route
+            if route is _ROUTE_KEYS:
+                slot = [None]
+                if self.reply_on and not self._skip():
+                    self.replies.append(slot)
+                self.inflight += 1
+                if single_shard:
+                    dispatcher.submit(0, (spec, argv, self.db, self.proto, self, slot))
+                    continue
+                if spec.single_key:
+                    dispatcher.submit(shard_of(argv[1]),
+                                      (spec, argv, self.db, self.proto, self, slot))
+                    continue
+                positions = spec.key_positions(argv)
+                shards = {shard_of(argv[p]) for p in positions}
+                if len(shards) == 1:
+                    dispatcher.submit(shards.pop(), (spec, argv, self.db, self.proto, self, slot))
+                else:
+                    dispatcher.submit_global(GlobalOp(spec, argv, self.db, self.proto, self, slot,
+                                                      server.shard_map.count))
+            elif route is _ROUTE_ALL:
+                slot = [None]
+                if self.reply_on and not self._skip():
+                    self.replies.append(slot)
+                self.inflight += 1
+                if single_shard:
+                    dispatcher.submit(0, (spec, argv, self.db, self.proto, self, slot))
+                else:
+                    dispatcher.submit_global(GlobalOp(spec, argv, self.db, self.proto, self, slot,
+                                                      server.shard_map.count))
+            else:
+                if self.inflight:
+                    # Barrier: run once every earlier command of ours has completed.
+                    self.backlog.extendleft(reversed(commands[i - 1:]))
+                    return
+                data = execute_one(spec, self, argv, None, server.local_stats)
+                if self.reply_on and not self._skip():
+                    self.replies.append([data])
+                if self.closing:
+                    return
+
+    def _skip(self) -> bool:
+        if self.skip_next_reply:
+            self.skip_next_reply = False
+            return True
+        return False
+
+    def resume(self) -> None:
+        """Continue with commands held back by a barrier or a pause."""
+        if not self.backlog or self.inflight or self.closed:
+            return
+        commands = list(self.backlog)
+        self.backlog.clear()
+        self._run(commands, 0)
+        self.flush()
+
+    def _reject(self, message: str) -> None:
+        """A command refused before running: counted as rejected, as Redis's INFO does."""
+        self.server.count_rejection(message)
+        if self.reply_on and not self._skip():
+            self.replies.append([encode_error(message)])
+
+    def _protocol_error(self, exc: ProtocolError) -> None:
+        message = str(exc)
+        log.debug("Protocol error (%s) from client: id=%d addr=%s", message, self.id, self.addr)
+        self.server.count_rejection(message)
+        self.replies.append([encode_error(message)])
+        self.closing = True
+        self.flush()
+
+    # -- replies -------------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write every filled reply at the head of the FIFO, in one write."""
+        replies = self.replies
+        if replies and replies[0][0] is not None and not self.closed:
+            if len(replies) == 1:
+                data = replies.popleft()[0]
+            else:
+                out = []
+                while replies and replies[0][0] is not None:
+                    out.append(replies.popleft()[0])
+                data = b"".join(out)
+            self.transport.write(data)
+        if self.closing and not self.inflight and not replies:
+            self.close()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.server.clients.pop(self.id, None)
+            if self.transport is not None:
+                self.transport.close()
+
+    def close_after_reply(self) -> None:
+        self.closing = True
+
+    def suppress_reply(self) -> None:
+        """The reply of the command now running is not sent (SHUTDOWN closes silently)."""
+        self.skip_next_reply = True
+
+    def reset_state(self) -> None:
+        """RESET: the state of a fresh connection, keeping id, address and library info."""
+        self.db = 0
+        self.proto = 2
+        self.name = b""
+        self.reply_on = True
+        self.skip_next_reply = False
+        self.authenticated = not self.server.config["requirepass"]
+        self.reader.authenticated = self.authenticated

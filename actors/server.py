@@ -1,0 +1,349 @@
+"""Bootstrap: command line, logging, actors in dependency order, the listener, and shutdown.
+
+`Server` is the loop-side state every connection shares (clients, config, stats, the dispatcher).
+Handlers of LOCAL commands reach it as `client.server`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+import time
+
+import config as config_pkg
+import commands  # noqa: F401  (registers every command family)
+from actors.connection import ConnectionActor
+from actors.shard import TICK, ExecStats, GlobalOp, ShardActor
+from keyspace.db import Store
+from keyspace.routing import ShardMap
+from keyspace.view import ShardedStore
+
+__all__ = ["Server", "main"]
+
+log = logging.getLogger("shardis")
+
+
+class Dispatcher:
+    """Batches commands per shard for one loop tick, then sends one message per shard."""
+
+    def __init__(self, loop, shard_refs) -> None:
+        self.loop = loop
+        self.refs = shard_refs
+        self.pending: list[list] = [[] for _ in shard_refs]
+        self.scheduled = False
+
+    def submit(self, shard: int, entry) -> None:
+        self.pending[shard].append(entry)
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self.flush)
+
+    def submit_global(self, op) -> None:
+        """Queue `op` to every shard at the same point of the order (see actors/shard.py)."""
+        for batch in self.pending:
+            batch.append(op)
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self.scheduled = False
+        pending = self.pending
+        for i, batch in enumerate(pending):
+            if batch:
+                pending[i] = []
+                self.refs[i].tell(batch)
+
+
+def _deliver(touched: dict) -> None:
+    """Runs on the loop: a shard filled `count` reply slots of each of these connections."""
+    for conn, count in touched.items():
+        conn.inflight -= count
+        conn.flush()
+        if conn.backlog and not conn.inflight:
+            conn.resume()
+
+
+class Server:
+    """State shared by every connection on the loop thread."""
+
+    def __init__(self, cfg, loop) -> None:
+        self.config = cfg
+        self.loop = loop
+        self.run_id = secrets.token_hex(20)
+        self.replid = secrets.token_hex(20)
+        self.version = config_pkg.VERSION
+        self.loop_kind = type(loop).__module__.split(".")[0]
+        self.executable = os.path.abspath(sys.argv[0])
+        self.peak_memory = 0
+        self.start_time = time.time()
+        self.lastsave = int(time.time())
+        self.clients: dict[int, ConnectionActor] = {}
+        self._next_id = 0
+        self.local_stats = ExecStats()
+        self.rejected: dict[str, int] = {}
+        self.total_connections = 0
+        self.rejected_connections = 0
+        self.paused = False
+        self.pause_until = 0.0
+        self.pause_mode = "all"
+        self._paused_clients: list = []
+        self.active_expire_enabled = True
+        self.shutdown_requested = asyncio.Event()
+        self.listeners: list = []
+        # Shards
+        n = cfg["shards"]
+        self.shard_map = ShardMap(n)
+        self.stores = [Store(cfg["databases"]) for _ in range(n)]
+        for store in self.stores:
+            store.config = cfg.values
+        budget = 0.25 / max(cfg["hz"], 1)
+        self.shard_actors: list[ShardActor] = []   # each actor appends itself (refs hide actors)
+        self.shard_refs = [ShardActor.start(i, self.stores[i], loop, _deliver, budget,
+                                            self.shard_actors) for i in range(n)]
+        view = ShardedStore(self.stores, self.shard_map)
+        for actor in self.shard_actors:
+            actor.view_factory = lambda: view
+        self.dispatcher = Dispatcher(loop, self.shard_refs)
+        self._expire_timer = None
+
+    # -- clients -----------------------------------------------------------------------------------
+
+    def next_client_id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    def admit(self, conn, peer_host) -> str | None:
+        """Why a new connection is refused (maxclients, protected mode), or None."""
+        self.total_connections += 1
+        if len(self.clients) >= self.config["maxclients"]:
+            self.rejected_connections += 1
+            return "ERR max number of clients reached"
+        if (self.config["protected-mode"] and not self.config["requirepass"]
+                and peer_host not in (None, "127.0.0.1", "::1", "localhost")
+                and not str(peer_host).startswith("127.")):
+            self.rejected_connections += 1
+            return ("DENIED Redis is running in protected mode because protected mode is enabled "
+                    "and no password is set for the default user. In this mode connections are "
+                    "only accepted from the loopback interface. If you want to connect from "
+                    "external computers to Redis you may adopt one of the following solutions: "
+                    "1) Just disable protected mode sending the command 'CONFIG SET protected-mode "
+                    "no' from the loopback interface by connecting to Redis from the same host the "
+                    "server is running, however MAKE SURE Redis is not publicly accessible from "
+                    "internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) "
+                    "Alternatively you can just disable the protected mode by editing the Redis "
+                    "configuration file, and setting the protected mode option to 'no', and then "
+                    "restarting the server. 3) If you started the server manually just for testing, "
+                    "restart it with the '--protected-mode no' option. 4) Set up an authentication "
+                    "password for the default user. NOTE: You only need to do one of the above "
+                    "things in order for the server to start accepting connections from the outside.")
+        return None
+
+    def reset_stats(self) -> None:
+        """CONFIG RESETSTAT. Shard counters are reset from their own thread via a global op."""
+        self.local_stats.__init__()
+        self.rejected.clear()
+        self.total_connections = self.rejected_connections = 0
+        self.peak_memory = 0
+
+        def reset(view) -> None:
+            for store in view.parts:
+                store.expired_keys = store.keyspace_hits = store.keyspace_misses = 0
+            for actor in self.shard_actors:
+                actor.stats.__init__()
+        self.run_global(reset)
+
+    def count_rejection(self, message: str) -> None:
+        prefix = message.split(" ", 1)[0]
+        self.rejected[prefix] = self.rejected.get(prefix, 0) + 1
+
+    # -- CLIENT PAUSE ---------------------------------------------------------------------------------
+
+    def pause(self, millis: int, mode: str) -> None:
+        until = time.monotonic() + millis / 1000
+        self.paused = True
+        self.pause_until = max(self.pause_until, until) if self.pause_mode == mode else until
+        self.pause_mode = mode
+        self.loop.call_later(millis / 1000 + 0.001, self._check_unpause)
+
+    def unpause(self) -> None:
+        self.paused = False
+        waiting, self._paused_clients = self._paused_clients, []
+        for conn in waiting:
+            conn.resume()
+
+    def _check_unpause(self) -> None:
+        if self.paused and time.monotonic() >= self.pause_until:
+            self.unpause()
+
+    def pause_blocks(self, spec) -> bool:
+        if self.pause_mode == "all":
+            return not spec.fullname.startswith("client")
+        return spec.is_write or "may_replicate" in spec.flags
+
+    def wait_unpause(self, conn) -> None:
+        self._paused_clients.append(conn)
+
+    # -- global work -----------------------------------------------------------------------------------
+
+    def run_global(self, fn) -> None:
+        """Run fn(sharded_store) with every shard parked (fire and forget)."""
+        self.dispatcher.submit_global(GlobalOp(None, None, 0, 2, None, None,
+                                               self.shard_map.count, run=fn))
+
+    def _schedule_expire(self) -> None:
+        hz = max(1, min(500, self.config["hz"]))
+        if self.active_expire_enabled:
+            for i in range(self.shard_map.count):
+                self.dispatcher.submit(i, TICK)
+        self._expire_timer = self.loop.call_later(1 / hz, self._schedule_expire)
+
+    def used_memory(self) -> int:
+        try:
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except OSError:
+            return 0
+
+    # -- lifecycle --------------------------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        cfg = self.config
+        port = cfg["port"]
+        for entry in cfg["bind"]:
+            optional = entry.startswith("-")
+            host = {"*": "0.0.0.0", "::*": "::"}.get(entry.lstrip("-"), entry.lstrip("-"))
+            try:
+                srv = await self.loop.create_server(
+                    lambda: ConnectionActor(self), host, port, reuse_address=True,
+                    backlog=cfg["tcp-backlog"])
+            except OSError as exc:
+                if optional:
+                    log.info("Skipping optional address %s:%d: %s", host, port, exc)
+                    continue
+                raise
+            self.listeners.append(srv)
+            for sock in srv.sockets:
+                if sock.family in (socket.AF_INET, socket.AF_INET6):
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if not self.listeners:
+            raise OSError(f"no address to listen on (bind {' '.join(cfg['bind'])})")
+        self._schedule_expire()
+        log.info("Ready to accept connections tcp")
+        await self.shutdown_requested.wait()
+
+    def request_shutdown(self, reason: str) -> None:
+        if not self.shutdown_requested.is_set():
+            log.warning("%s, preparing to shut down...", reason)
+            self.shutdown_requested.set()
+
+    def stop(self) -> None:
+        for srv in self.listeners:
+            srv.close()
+        if self._expire_timer is not None:
+            self._expire_timer.cancel()
+        for conn in list(self.clients.values()):
+            conn.close()
+        for ref in reversed(self.shard_refs):
+            try:
+                ref.stop(timeout=10)
+            except Exception:  # noqa: BLE001 - shutting down regardless
+                log.exception("shard did not stop cleanly")
+
+
+# -- command line -----------------------------------------------------------------------------------------
+
+_LEVELS = {"debug": logging.DEBUG, "verbose": logging.INFO, "notice": logging.INFO,
+           "warning": logging.WARNING, "nothing": logging.CRITICAL + 1}
+
+
+class _RedisStyleFormatter(logging.Formatter):
+    """`pid:M 24 Nov 2026 02:50:17.123 * message`, the way redis-server logs."""
+
+    _marks = {logging.DEBUG: ".", logging.INFO: "*", logging.WARNING: "#", logging.ERROR: "#",
+              logging.CRITICAL: "#"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%d %b %Y %H:%M:%S", time.localtime(record.created))
+        msecs = int(record.msecs)
+        text = f"{os.getpid()}:M {stamp}.{msecs:03d} {self._marks.get(record.levelno, '*')} " \
+               f"{record.getMessage()}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+def _setup_logging(cfg) -> None:
+    handler: logging.Handler
+    logfile = cfg["logfile"]
+    handler = logging.FileHandler(logfile) if logfile else logging.StreamHandler(sys.stdout)
+    handler.setFormatter(_RedisStyleFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(_LEVELS.get(str(cfg["loglevel"]), logging.INFO))
+    logging.getLogger("pykka").setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    early = config_pkg.help_or_version(args)
+    if early is not None:
+        print(early)
+        return 0
+    try:
+        cfg = config_pkg.load(args)
+    except config_pkg.ConfigError as exc:
+        print(f"shardis-server: {exc}", file=sys.stderr)
+        return 1
+    _setup_logging(cfg)
+    directory = cfg["dir"]
+    try:
+        os.makedirs(directory, exist_ok=True)
+        os.chdir(directory)
+    except OSError as exc:
+        print(f"shardis-server: can't chdir to '{directory}': {exc}", file=sys.stderr)
+        return 1
+    try:
+        import uvloop
+        loop = uvloop.new_event_loop()
+        flavour = "uvloop"
+    except ImportError:
+        loop = asyncio.new_event_loop()
+        flavour = "asyncio"
+    asyncio.set_event_loop(loop)
+    log.info("Shardis %s (redis_version %s) starting, pid=%d, python %s, %s",
+             config_pkg.VERSION, config_pkg.REDIS_VERSION, os.getpid(),
+             sys.version.split()[0], flavour)
+    if cfg.config_file:
+        log.info("Configuration loaded from %s", cfg.config_file)
+    else:
+        log.warning("No config file specified, using the default config. In order to specify a "
+                    "config file use shardis-server /path/to/shardis.conf")
+    server = Server(cfg, loop)
+    for sig, name in ((signal.SIGTERM, "Received SIGTERM scheduling shutdown"),
+                      (signal.SIGINT, "Received SIGINT scheduling shutdown")):
+        loop.add_signal_handler(sig, server.request_shutdown, name)
+    log.info("Server initialized: port=%d bind=%s shards=%d databases=%d",
+             cfg["port"], cfg["bind"], cfg["shards"], cfg["databases"])
+    code = 0
+    try:
+        loop.run_until_complete(server.serve())
+    except OSError as exc:
+        log.error("Failed listening on port %d (tcp): %s", cfg["port"], exc)
+        code = 1
+    finally:
+        server.stop()
+        loop.run_until_complete(asyncio.sleep(0))
+        loop.close()
+    if code == 0:
+        log.warning("Shardis is now ready to exit, bye bye...")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,264 @@
+"""One logical database of one shard: a dict of keys plus an expiry index.
+
+A shard owns one `Store` (its 16 databases and per-shard counters). Nothing here is thread-safe or
+needs to be: exactly one shard thread touches a Store, except in global mode, when every shard is
+parked at a barrier and the coordinator touches them all (see actors/shard.py).
+
+Expiry is lazy on access (`get` deletes a key whose deadline has passed) and active: `active_expire`
+pops due keys from a min-heap of (deadline, key). Redis samples random keys with a TTL instead,
+because its dict has no order; a heap finds every due key in O(log n) without sampling, so expired
+keys never linger. Stale heap entries (TTL changed or removed) are skipped by comparing deadlines.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import time
+from collections import deque
+from itertools import islice
+from collections.abc import Callable, Iterator
+
+from protocol.errors import WRONGTYPE, CommandError
+
+__all__ = ["Keyspace", "Store", "RawString", "type_name", "register_type", "now_ms", "scan_snapshot"]
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class RawString(bytes):
+    """A string Redis would hold with the `raw` encoding: the result of APPEND or SETRANGE."""
+
+    __slots__ = ()
+
+
+_TYPE_NAMES: dict[type, str] = {bytes: "string", deque: "list", set: "set", dict: "hash"}
+
+
+def type_name(value: object) -> str:
+    """The TYPE reply for a stored value."""
+    name = _TYPE_NAMES.get(type(value))
+    if name is not None:
+        return name
+    for base in type(value).__mro__:
+        name = _TYPE_NAMES.get(base)
+        if name is not None:
+            return name
+    return getattr(value, "type_name", "none")
+
+
+def register_type(cls: type, name: str) -> None:
+    """Value types defined elsewhere (the sorted set) declare their TYPE name here."""
+    _TYPE_NAMES[cls] = name
+
+
+class Store:
+    """Everything one shard owns: its databases and the counters INFO reports."""
+
+    def __init__(self, databases: int, clock: Callable[[], int] = now_ms) -> None:
+        self.clock = clock
+        self.dbs = [Keyspace(i, self) for i in range(databases)]
+        self.dirty = 0               # writes since the last save, as Redis's server.dirty
+        self.expired_keys = 0
+        self.expired_stale_perc = 0.0
+        self.keyspace_hits = 0
+        self.keyspace_misses = 0
+        self.active_expire_enabled = True   # DEBUG SET-ACTIVE-EXPIRE
+        self.config: dict = {}
+        """The server's typed option values (Config.values), read by handlers that obey limits."""
+        self.expired_hook: Callable[[Keyspace, bytes], None] | None = None
+        """Called after a key expires (propagation as DEL, notifications). Set by the shard actor."""
+
+    def swap(self, a: int, b: int) -> None:
+        """SWAPDB: exchange the contents of two databases; the Keyspace objects keep their index."""
+        da, db_ = self.dbs[a], self.dbs[b]
+        da.data, db_.data = db_.data, da.data
+        da.expires, db_.expires = db_.expires, da.expires
+        da._heap, db_._heap = db_._heap, da._heap
+        da.scan_cache.clear()
+        db_.scan_cache.clear()
+
+
+class Keyspace:
+    """Keys of one database in one shard. Values are bytes, deque, set, dict or a ZSet."""
+
+    __slots__ = ("index", "store", "data", "expires", "_heap", "scan_cache")
+
+    def __init__(self, index: int, store: Store) -> None:
+        self.index = index
+        self.store = store
+        self.data: dict[bytes, object] = {}
+        self.expires: dict[bytes, int] = {}
+        self._heap: list[tuple[int, bytes]] = []
+        self.scan_cache: dict[int, list[bytes]] = {}
+
+    # -- lookups -------------------------------------------------------------------------------
+
+    def get(self, key: bytes):
+        """The live value of `key`, or None. Deletes the key first if it has expired."""
+        value = self.data.get(key)
+        if value is not None and self.expires:
+            when = self.expires.get(key)
+            if when is not None and when <= self.store.clock():
+                self._expire(key)
+                return None
+        return value
+
+    def read(self, key: bytes, cls: type):
+        """The value of `key` if it is of type `cls`, None if missing; WRONGTYPE otherwise. Counts hits."""
+        value = self.get(key)
+        if value is None:
+            self.store.keyspace_misses += 1
+            return None
+        self.store.keyspace_hits += 1
+        if not isinstance(value, cls):
+            raise CommandError(WRONGTYPE)
+        return value
+
+    def typed(self, key: bytes, cls: type):
+        """Like `read` without counting hits: for write paths (LPUSH, SADD ...)."""
+        value = self.get(key)
+        if value is not None and not isinstance(value, cls):
+            raise CommandError(WRONGTYPE)
+        return value
+
+    def exists(self, key: bytes) -> bool:
+        return self.get(key) is not None
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def keys(self) -> Iterator[bytes]:
+        """Live keys (expired ones are skipped, not deleted, as KEYS does)."""
+        if not self.expires:
+            yield from list(self.data)
+            return
+        now = self.store.clock()
+        expires = self.expires
+        for key in list(self.data):
+            when = expires.get(key)
+            if when is None or when > now:
+                yield key
+
+    def random_key(self) -> bytes | None:
+        """A random live key; gives up after 100 expired picks like Redis's dbRandomKey."""
+        for _ in range(100):
+            if not self.data:
+                return None
+            key = _random_dict_key(self.data)
+            if self.get(key) is not None:
+                return key
+        return None
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def set(self, key: bytes, value, keep_ttl: bool = False) -> None:
+        """Store `value`, dropping any TTL unless `keep_ttl` (Redis's setKey)."""
+        self.data[key] = value
+        if not keep_ttl and self.expires:
+            self.expires.pop(key, None)
+
+    def delete(self, key: bytes) -> bool:
+        """Remove `key` if live; True if something was deleted."""
+        if self.get(key) is None:
+            return False
+        del self.data[key]
+        if self.expires:
+            self.expires.pop(key, None)
+        return True
+
+    def pop(self, key: bytes):
+        """Remove and return the live value of `key` (None if missing), with its TTL."""
+        value = self.get(key)
+        if value is None:
+            return None
+        del self.data[key]
+        if self.expires:
+            self.expires.pop(key, None)
+        return value
+
+    def flush(self) -> None:
+        self.data = {}
+        self.expires = {}
+        self._heap = []
+        self.scan_cache.clear()
+
+    # -- expiry --------------------------------------------------------------------------------
+
+    def ttl(self, key: bytes) -> int | None:
+        """Absolute deadline in unix ms, or None for a persistent key. The key must be live."""
+        return self.expires.get(key) if self.expires else None
+
+    def expire_at(self, key: bytes, when_ms: int) -> None:
+        """Set an absolute deadline on an existing key."""
+        self.expires[key] = when_ms
+        heap = self._heap
+        heapq.heappush(heap, (when_ms, key))
+        if len(heap) > 1024 and len(heap) > 3 * len(self.expires):
+            self._heap = [(w, k) for k, w in self.expires.items()]
+            heapq.heapify(self._heap)
+
+    def persist(self, key: bytes) -> bool:
+        return self.expires.pop(key, None) is not None if self.expires else False
+
+    def _expire(self, key: bytes) -> None:
+        del self.data[key]
+        del self.expires[key]
+        self.store.expired_keys += 1
+        hook = self.store.expired_hook
+        if hook is not None:
+            hook(self, key)
+
+    def active_expire(self, deadline: float) -> int:
+        """Delete keys whose TTL has passed, until `deadline` (perf_counter seconds). Returns the count."""
+        heap = self._heap
+        if not heap:
+            return 0
+        now = self.store.clock()
+        expires = self.expires
+        done = 0
+        while heap and heap[0][0] <= now:
+            when, key = heapq.heappop(heap)
+            if expires.get(key) == when:
+                self._expire(key)
+                done += 1
+                if not done & 63 and time.perf_counter() > deadline:
+                    break
+        return done
+
+
+def _random_dict_key(data: dict) -> bytes:
+    """A uniformly random key. Python dicts have no random access, so skip ahead in C (islice)."""
+    return next(islice(iter(data), random.randrange(len(data)), None))
+
+
+def scan_snapshot(cache: dict[int, list[bytes]], cursor: int, make: Callable[[], list[bytes]],
+                  count: int) -> tuple[int, list[bytes]]:
+    """Cursor-based iteration over a snapshot of names, as SCAN/SSCAN/HSCAN/ZSCAN need.
+
+    Cursor 0 takes a fresh snapshot of the names; later cursors encode (position, snapshot id).
+    Names present for the whole iteration are returned at least once (Redis's SCAN guarantee);
+    callers drop names that vanished meanwhile. An unknown snapshot id restarts from a new snapshot
+    at the same position. Up to 64 snapshots are kept per collection.
+    """
+    if cursor == 0:
+        snap_id = (max(cache) % 1023 + 1) if cache else 1
+        snapshot = make()
+        cache[snap_id] = snapshot
+        if len(cache) > 64:
+            del cache[next(iter(cache))]
+        pos = 0
+    else:
+        pos, snap_id = divmod(cursor, 1024)
+        snapshot = cache.get(snap_id)
+        if snapshot is None:
+            snapshot = make()
+            cache[snap_id] = snapshot
+    end = pos + count
+    batch = snapshot[pos:end]
+    if end >= len(snapshot):
+        cache.pop(snap_id, None)
+        return 0, batch
+    return end * 1024 + snap_id, batch

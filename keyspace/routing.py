@@ -1,0 +1,38 @@
+"""Key -> slot -> shard, as Redis Cluster hashes keys (CRC16/XMODEM mod 16384, honouring {hash tags}).
+
+`binascii.crc_hqx` is CRC-CCITT with polynomial 0x1021, which with initial value 0 is exactly the
+XMODEM variant Redis uses (`crc16("123456789") == 0x31C3`), computed in C.
+"""
+
+from __future__ import annotations
+
+from binascii import crc_hqx
+
+__all__ = ["SLOTS", "key_slot", "ShardMap"]
+
+SLOTS = 16384
+
+
+def key_slot(key: bytes) -> int:
+    """The cluster slot of `key`: only the text between the first `{` and the next `}` is hashed, if non-empty."""
+    start = key.find(b"{")
+    if start != -1:
+        end = key.find(b"}", start + 1)
+        if end > start + 1:
+            key = key[start + 1:end]
+    return crc_hqx(key, 0) & 0x3FFF
+
+
+class ShardMap:
+    """Maps slots to `count` shards in contiguous ranges, as a cluster would assign them to nodes."""
+
+    __slots__ = ("count", "_table")
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self._table = [slot * count // SLOTS for slot in range(SLOTS)]
+
+    def shard_of(self, key: bytes) -> int:
+        if self.count == 1:
+            return 0
+        return self._table[key_slot(key)]

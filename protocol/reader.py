@@ -1,0 +1,532 @@
+"""Turns the bytes a client sends into commands, accepting exactly what Redis 7.0 accepts.
+
+Redis's rules (networking.c `processInputBuffer`, `processMultibulkBuffer`, `processInlineBuffer`):
+
+* a command whose first byte is `*` is a multibulk request, anything else is an inline line;
+* `*<n>` with n <= 0 is skipped; header lines end at the first `\\r` and Redis skips the byte after it
+  unchecked, as it skips the two bytes after every bulk payload;
+* Redis looks for line ends with `strchr`, so a NUL byte before the line end hides the line end:
+  the client then waits until 64 KiB pile up and gets a "too big" error;
+* every protocol error is the last reply: the connection closes after it.
+
+Two parsers share the work:
+
+* **hiredis** (C) parses multibulk requests. It is the hot path: feed, `gets()` until False, and a
+  few C-speed checks per batch. hiredis is more lenient than Redis (it accepts RESP3 reply types such
+  as `+`, `~`, `|` inside and between requests, and allocates a list of the announced size up front),
+  so every batch it returns is checked against the bytes it was fed (`_take_batch`), chunks that
+  announce 1,000,000 or more elements are never given to it (`_HUGE_AGGREGATE`), and the command it
+  is still waiting for is checked header by header with Redis's rules (the "shadow" `_Multibulk`),
+  so that a `$2000000000` header is refused at once rather than after the payload.
+* **the Redis-exact parser** in Python (`_parse_slow`) handles inline commands and any bytes hiredis
+  disagreed on. It hands the stream back to hiredis at the next command that starts with `*`.
+
+Both keep the raw bytes of the command in progress, so that whatever hiredis got wrong can be
+re-parsed exactly. That costs a second copy of a command while it is arriving.
+"""
+
+from __future__ import annotations
+
+import re
+from itertools import chain
+
+import hiredis
+
+from protocol.errors import ProtocolError
+
+__all__ = ["RequestReader", "split_inline_args"]
+
+INLINE_MAX_SIZE = 64 * 1024          # PROTO_INLINE_MAX_SIZE
+INT_MAX = 2**31 - 1
+LLONG_MAX = 2**63 - 1
+UNAUTH_MAX_ARGS = 10
+UNAUTH_MAX_BULK = 16384
+
+E_TOO_BIG_INLINE = "ERR Protocol error: too big inline request"
+E_UNBALANCED_QUOTES = "ERR Protocol error: unbalanced quotes in request"
+E_TOO_BIG_MBULK = "ERR Protocol error: too big mbulk count string"
+E_INVALID_MBULK = "ERR Protocol error: invalid multibulk length"
+E_UNAUTH_MBULK = "ERR Protocol error: unauthenticated multibulk length"
+E_TOO_BIG_BULK = "ERR Protocol error: too big bulk count string"
+E_INVALID_BULK = "ERR Protocol error: invalid bulk length"
+E_UNAUTH_BULK = "ERR Protocol error: unauthenticated bulk length"
+
+_STAR, _DOLLAR, _CR, _LF = 0x2A, 0x24, 0x0D, 0x0A
+
+# Any aggregate header announcing 7+ digits of elements. hiredis allocates the whole list at once and
+# freeing a mostly empty 2e9-slot list stalls the process for seconds, so such chunks go to Python.
+_HUGE_AGGREGATE = re.compile(rb"[*~%>|][0-9]{7}")
+_AGGREGATE_TAIL = frozenset(b"*~%>|0123456789")
+# Inline lines with none of these can be split with bytes.split(): same separators as sdssplitargs.
+_INLINE_SPECIAL = re.compile(rb"[\"'\x00\x0b\x0c]")
+
+# Canonical encoding sizes: `*<argc>\r\n` and `$<len>\r\n<payload>\r\n`.
+_TABLE = 4096
+_HEADER_COST = [3 + len(str(n)) for n in range(_TABLE)]
+_ARG_COST = [n + 5 + len(str(n)) for n in range(_TABLE)]
+_LIST_ONLY = {list}
+
+_C_ISSPACE = frozenset(b" \t\n\v\f\r")
+_TOKEN_END = frozenset(b" \n\r\t")
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+_ESCAPES = {ord("n"): 0x0A, ord("r"): 0x0D, ord("t"): 0x09, ord("b"): 0x08, ord("a"): 0x07}
+
+
+class _ParseError(Exception):
+    """Internal: a protocol error found by the Python parser (text = the reply)."""
+
+
+def _string2ll(digits: bytes | bytearray) -> int | None:
+    """Redis util.c `string2ll`: no sign but '-', no leading zeros, no spaces, fits a long long."""
+    size = len(digits)
+    if size == 0 or size >= 21:
+        return None
+    if digits == b"0":
+        return 0
+    negative = digits[0] == 0x2D
+    body = digits[1:] if negative else digits
+    if not body or not 0x31 <= body[0] <= 0x39 or not body.isdigit():
+        return None
+    value = int(body)
+    if negative:
+        return -value if value <= LLONG_MAX + 1 else None
+    return value if value <= LLONG_MAX else None
+
+
+def _find_line_end(buf: bytearray, pos: int, char: bytes) -> int:
+    """`strchr(buf + pos, char)`: -1 when absent or when a NUL byte comes first."""
+    end = buf.find(char, pos)
+    if end >= 0 and buf.find(b"\x00", pos, end) >= 0:
+        return -1
+    return end
+
+
+def _expected_dollar(byte: int) -> str:
+    shown = " " if byte in (_CR, _LF) else chr(byte)
+    return f"ERR Protocol error: expected '$', got '{shown}'"
+
+
+def split_inline_args(line: bytes) -> list[bytes] | None:
+    """Redis's `sdssplitargs`: the arguments of one inline line, or None for unbalanced quotes.
+
+    Blanks between arguments are C `isspace`, but an unquoted argument ends only at space, tab, CR or
+    LF; a quote may open in the middle of an argument; a closing quote must be followed by a blank
+    or the end of the line.
+    """
+    size = len(line)
+    at = lambda k: line[k] if k < size else 0  # noqa: E731 - mirrors reading a NUL-terminated string
+    args: list[bytes] = []
+    i = 0
+    while True:
+        while i < size and line[i] in _C_ISSPACE:
+            i += 1
+        if i >= size:
+            return args
+        current = bytearray()
+        in_double = in_single = done = False
+        while not done:
+            c = at(i)
+            if in_double:
+                if c == 0x5C and at(i + 1) == 0x78 and at(i + 2) in _HEX and at(i + 3) in _HEX:
+                    current.append(int(line[i + 2:i + 4], 16))
+                    i += 3
+                elif c == 0x5C and at(i + 1):
+                    i += 1
+                    current.append(_ESCAPES.get(line[i], line[i]))
+                elif c == 0x22:
+                    following = at(i + 1)
+                    if following and following not in _C_ISSPACE:
+                        return None
+                    done = True
+                elif c == 0:
+                    return None
+                else:
+                    current.append(c)
+            elif in_single:
+                if c == 0x5C and at(i + 1) == 0x27:
+                    i += 1
+                    current.append(0x27)
+                elif c == 0x27:
+                    following = at(i + 1)
+                    if following and following not in _C_ISSPACE:
+                        return None
+                    done = True
+                elif c == 0:
+                    return None
+                else:
+                    current.append(c)
+            elif c in _TOKEN_END or c == 0:
+                done = True
+            elif c == 0x22:
+                in_double = True
+            elif c == 0x27:
+                in_single = True
+            else:
+                current.append(c)
+            if i < size:
+                i += 1
+        args.append(bytes(current))
+
+
+class _Multibulk:
+    """Redis's per-client multibulk state (`multibulklen`, `bulklen`, `argv`) for one request.
+
+    `step` consumes what it can from `buf` starting at `pos`. With `argv` None it only validates
+    (the shadow of the command hiredis is still reading) and skips payloads without copying them.
+    """
+
+    __slots__ = ("start", "pos", "left", "bulk_len", "argv")
+
+    def __init__(self, start: int, collect: bool) -> None:
+        self.start = start          # where the request began in the buffer, -1 once compacted away
+        self.pos = start            # next unread byte: Redis's qb_pos
+        self.left = 0               # elements still to read; 0 before the `*` line is read
+        self.bulk_len = -1          # announced length of the element being read, -1 = header next
+        self.argv: list[bytes] | None = [] if collect else None
+
+    def step(self, buf: bytearray, reader: RequestReader) -> bool | None:
+        """True: request complete (argv filled); None: empty request (`*0`, `*-1`); False: need more."""
+        n = len(buf)
+        pos = self.pos
+        if self.left == 0:
+            end = _find_line_end(buf, pos, b"\r")
+            if end < 0:
+                if n - pos > INLINE_MAX_SIZE:
+                    raise _ParseError(E_TOO_BIG_MBULK)
+                return False
+            if end + 2 > n:
+                return False
+            count = _string2ll(buf[pos + 1:end])
+            if count is None or count > INT_MAX:
+                raise _ParseError(E_INVALID_MBULK)
+            if count > UNAUTH_MAX_ARGS and not reader.authenticated:
+                raise _ParseError(E_UNAUTH_MBULK)
+            self.pos = pos = end + 2
+            if count <= 0:
+                return None
+            self.left = count
+        argv = self.argv
+        while self.left:
+            if self.bulk_len == -1:
+                end = _find_line_end(buf, pos, b"\r")
+                if end < 0:
+                    if n - pos > INLINE_MAX_SIZE:
+                        raise _ParseError(E_TOO_BIG_BULK)
+                    break
+                if end + 2 > n:
+                    break
+                if buf[pos] != _DOLLAR:
+                    raise _ParseError(_expected_dollar(buf[pos]))
+                length = _string2ll(buf[pos + 1:end])
+                if length is None or length < 0 or length > reader.max_bulk_len:
+                    raise _ParseError(E_INVALID_BULK)
+                if length > UNAUTH_MAX_BULK and not reader.authenticated:
+                    raise _ParseError(E_UNAUTH_BULK)
+                self.pos = pos = end + 2
+                self.bulk_len = length
+            if n - pos < self.bulk_len + 2:
+                break
+            if argv is not None:
+                argv.append(bytes(buf[pos:pos + self.bulk_len]))
+            self.pos = pos = pos + self.bulk_len + 2
+            self.bulk_len = -1
+            self.left -= 1
+        return self.left == 0
+
+
+class RequestReader:
+    """Incremental request parser for one client connection.
+
+    Usage: `feed(data)` every chunk read from the socket, then call `commands()` repeatedly, running
+    each returned batch, until it returns `[]`.
+
+    Errors: when a protocol error follows good commands, `commands()` returns the good commands and
+    keeps the offending bytes; the next call parses them again and raises `ProtocolError` whose text
+    is the whole reply ("ERR Protocol error: ..."). Parsing them again, rather than remembering the
+    error, lets the commands just returned take effect first, as in Redis where each command runs
+    before the next is parsed: an AUTH lifts the unauthenticated limits, a CONFIG SET changes
+    `max_bulk_len`. After raising, the reader stays failed: the caller must send the error and close.
+    """
+
+    authenticated: bool = True
+
+    def __init__(self, *, max_bulk_len: int = 512 * 1024 * 1024, query_buffer_limit: int = 1024**3) -> None:
+        self.max_bulk_len = max_bulk_len
+        self.query_buffer_limit = query_buffer_limit
+        self.authenticated = True
+        self._hiredis: hiredis.Reader | None = None
+        self._hbuf = bytearray()        # bytes fed to hiredis since the last verified command boundary
+        self._shadow: _Multibulk | None = None  # Redis's view of the command hiredis is still reading
+        self._sbuf = bytearray()        # bytes for the Python parser (inline, or what hiredis got wrong)
+        self._spos = 0
+        self._request: _Multibulk | None = None  # multibulk request in progress in the Python parser
+        self._python_until = 0          # _sbuf offsets below this were already seen by hiredis
+        self._error: ProtocolError | None = None
+
+    # ---------------------------------------------------------------- public interface
+
+    def feed(self, data: bytes) -> None:
+        """Buffer bytes read from the client. Parsing happens in `commands()`."""
+        if not data or self._error is not None:
+            return
+        if self._sbuf or self._request is not None:
+            self._sbuf += data
+            return
+        hbuf = self._hbuf
+        if not hbuf and data[0] != _STAR:
+            self._sbuf += data
+            return
+        if _HUGE_AGGREGATE.search(data) or (
+            hbuf and hbuf[-1] in _AGGREGATE_TAIL and _HUGE_AGGREGATE.search(bytes(hbuf[-7:]) + data[:7])
+        ):
+            self._sbuf = hbuf + data
+            self._python_until = len(self._sbuf)
+            self._drop_hiredis()
+            return
+        if self._hiredis is None:
+            self._hiredis = hiredis.Reader()
+        self._hiredis.feed(data)
+        hbuf += data
+
+    def commands(self) -> list[list[bytes]]:
+        """Complete commands buffered so far, in order; see the class docstring for errors."""
+        if self._error is not None:
+            raise self._error
+        out: list[list[bytes]] = []
+        while True:
+            if self._hbuf:
+                self._drain_hiredis(out)
+            if len(self._sbuf) > self._spos and self._parse_slow(out):
+                continue
+            return out
+
+    def buffered(self) -> int:
+        """Bytes not yet parsed into complete arguments: Redis's query buffer length.
+
+        Arguments already read of an unfinished request do not count, as in Redis (they sit in argv).
+        Accurate after `commands()`.
+        """
+        shadow_pos = self._shadow.pos if self._shadow is not None else 0
+        return len(self._hbuf) - shadow_pos + len(self._sbuf) - self._spos
+
+    def query_buffer_exceeded(self) -> bool:
+        """True once `client-query-buffer-limit` is passed: Redis then closes without a reply."""
+        return self.buffered() > self.query_buffer_limit
+
+    # ---------------------------------------------------------------- hiredis path
+
+    def _drop_hiredis(self) -> None:
+        self._hiredis = None
+        self._hbuf = bytearray()
+        self._shadow = None
+
+    def _demote(self) -> None:
+        """Give every byte hiredis holds to the Python parser, which must parse all of them itself."""
+        self._sbuf = self._hbuf
+        self._spos = 0
+        self._python_until = len(self._sbuf)
+        self._request = None
+        self._drop_hiredis()
+
+    def _drain_hiredis(self, out: list[list[bytes]]) -> None:
+        gets = self._hiredis.gets
+        batch: list = []
+        try:
+            reply = gets()
+            while reply is not False:
+                batch.append(reply)
+                reply = gets()
+        except Exception:  # hiredis.ProtocolError, or MemoryError on an absurd aggregate size
+            self._demote()
+            return
+        hbuf = self._hbuf
+        if batch:
+            consumed = self._take_batch(batch)
+            if consumed is None:
+                self._demote()
+                return
+            if 0 in map(len, batch):
+                batch = [command for command in batch if command]
+            out.extend(batch)
+            if consumed == len(hbuf):
+                if self._hiredis.has_data():
+                    self._demote()
+                    return
+                hbuf.clear()
+                self._shadow = None
+                return
+            del hbuf[:consumed]
+            self._shadow = None
+        self._check_pending()
+
+    def _take_batch(self, batch: list) -> int | None:
+        """Bytes the batch's requests take in `_hbuf`, or None if Redis would not read them so.
+
+        Every request hiredis returns is a list of bytes, but hiredis also builds those from RESP3
+        frames Redis refuses or reads as inline commands. A request made only of `*` and `$` headers
+        takes exactly its canonical size (hiredis, like Redis, refuses leading zeros and `+` signs), so
+        comparing sizes finds every impostor that changes the size: `+` and `(` elements shrink it, `=`
+        grows it. Impostors of the same size need a `~` or `|` frame, or `=` together with `+` or `(`;
+        when those bytes are present the requests are walked header by header instead.
+        """
+        hbuf = self._hbuf
+        if not self.authenticated or self.max_bulk_len < _TABLE:
+            return self._walk(batch)
+        try:
+            sizes = list(map(list.__len__, batch))
+            total = sum(map(_HEADER_COST.__getitem__, sizes)) + sum(
+                map(_ARG_COST.__getitem__, map(bytes.__len__, chain.from_iterable(batch)))
+            )
+        except (TypeError, IndexError):
+            return self._walk(batch)
+        if set(map(type, batch)) != _LIST_ONLY or total > len(hbuf):
+            return None
+        if b"~" in hbuf or b"|" in hbuf or (b"=" in hbuf and (b"+" in hbuf or b"(" in hbuf)):
+            return self._walk(batch)
+        return total
+
+    def _walk(self, batch: list) -> int | None:
+        """Exact check: each request starts with `*`, each element with `$`, limits respected."""
+        hbuf = self._hbuf
+        authenticated = self.authenticated
+        max_bulk_len = self.max_bulk_len
+        pos = 0
+        try:
+            for command in batch:
+                if type(command) is not list or hbuf[pos] != _STAR:
+                    return None
+                if len(command) > UNAUTH_MAX_ARGS and not authenticated:
+                    return None
+                pos += 3 + len(str(len(command)))
+                for arg in command:
+                    if type(arg) is not bytes or hbuf[pos] != _DOLLAR:
+                        return None
+                    size = len(arg)
+                    if size > max_bulk_len or (size > UNAUTH_MAX_BULK and not authenticated):
+                        return None
+                    pos += 5 + size + len(str(size))
+        except IndexError:
+            return None
+        return pos if pos <= len(hbuf) else None
+
+    def _check_pending(self) -> None:
+        """Validate the request hiredis is still reading, as Redis would read it so far.
+
+        Redis refuses a bad header as soon as it arrives, not after the payload; hiredis only refuses
+        what it can parse, and waits on headers Redis refuses for size. Any disagreement hands the
+        bytes to the Python parser, which reports the error or reads the request itself.
+        """
+        shadow = self._shadow
+        if shadow is None:
+            shadow = self._shadow = _Multibulk(0, collect=False)
+        try:
+            state = shadow.step(self._hbuf, self)
+        except _ParseError:
+            state = True
+        if state is not False:
+            self._demote()
+
+    # ---------------------------------------------------------------- Python path
+
+    def _parse_slow(self, out: list[list[bytes]]) -> bool:
+        """Parse `_sbuf` like Redis. True when the rest was handed to hiredis (drain it next)."""
+        buf = self._sbuf
+        pos = self._spos
+        try:
+            while pos < len(buf):
+                request = self._request
+                if request is None:
+                    if buf[pos] == _STAR:
+                        if pos >= self._python_until and self._hand_to_hiredis(pos):
+                            return True
+                        request = self._request = _Multibulk(pos, collect=True)
+                    else:
+                        pos = self._spos = self._parse_inline(buf, pos, out)
+                        if pos < 0:
+                            pos = self._spos = -pos - 1
+                            break
+                        continue
+                state = request.step(buf, self)
+                pos = self._spos = request.pos
+                if state is False:
+                    break
+                self._request = None
+                if state:
+                    out.append(request.argv)
+        except _ParseError as error:
+            request = self._request
+            start = self._spos if request is None else request.start
+            self._request = None
+            if out and start >= 0:
+                self._spos = start  # parse it again next call, after the commands before it ran
+                return False
+            self._sbuf = bytearray()
+            self._spos = 0
+            self._error = ProtocolError(str(error))
+            if out:
+                return False
+            raise self._error from None
+        self._compact()
+        return False
+
+    def _compact(self) -> None:
+        pos = self._spos
+        if pos == 0:
+            return
+        del self._sbuf[:pos]
+        self._spos = 0
+        self._python_until = max(0, self._python_until - pos)
+        request = self._request
+        if request is not None:
+            request.pos -= pos
+            request.start = request.start - pos if request.start >= pos else -1
+
+    def _hand_to_hiredis(self, pos: int) -> bool:
+        """Give hiredis the rest of the buffer from the request starting at `pos`."""
+        buf = self._sbuf
+        rest = buf[pos:]
+        if _HUGE_AGGREGATE.search(rest):
+            self._python_until = len(buf)
+            return False
+        if self._hiredis is None:
+            self._hiredis = hiredis.Reader()
+        self._hiredis.feed(rest)
+        self._hbuf = rest
+        self._shadow = None
+        self._sbuf = bytearray()
+        self._spos = 0
+        self._python_until = 0
+        return True
+
+    def _parse_inline(self, buf: bytearray, pos: int, out: list[list[bytes]]) -> int:
+        """Read inline lines at `pos`; returns the new position, or -(pos+1) when a line is incomplete.
+
+        Consecutive plain lines (no quotes, NUL, VT or FF) are split in one go, which keeps pipelined
+        inline PINGs cheap; other lines go through `split_inline_args` one at a time.
+        """
+        last = buf.rfind(b"\n", pos)
+        if last >= 0:
+            special = _INLINE_SPECIAL.search(buf, pos, last + 1)
+            if special is not None:
+                last = buf.rfind(b"\n", pos, special.start())
+            star = buf.find(b"\n*", pos, last + 1)
+            if star >= 0:
+                last = star
+            if last >= pos:
+                for line in bytes(buf[pos:last + 1]).split(b"\n"):
+                    args = line.split()
+                    if args:
+                        out.append(args)
+                return last + 1
+        end = _find_line_end(buf, pos, b"\n")
+        if end < 0:
+            if len(buf) - pos > INLINE_MAX_SIZE:
+                raise _ParseError(E_TOO_BIG_INLINE)
+            return -(pos + 1)
+        stop = end - 1 if end > pos and buf[end - 1] == _CR else end
+        args = split_inline_args(bytes(buf[pos:stop]))
+        if args is None:
+            raise _ParseError(E_UNBALANCED_QUOTES)
+        if args:
+            out.append(args)
+        return end + 1
