@@ -63,6 +63,7 @@ class ConnectionActor:
         self.backlog: deque = deque()
         self.closing = False
         self.closed = False
+        self.waiters: set = set()           # blocked commands of ours (actors/blocking.py)
 
     # -- asyncio Protocol ----------------------------------------------------------------------------
 
@@ -88,6 +89,9 @@ class ConnectionActor:
     def connection_lost(self, exc) -> None:
         self.closed = True
         self.server.clients.pop(self.id, None)
+        for waiter in self.waiters:
+            waiter.cancel()
+        self.waiters.clear()
 
     def data_received(self, data: bytes) -> None:
         if self.closing:
@@ -168,6 +172,11 @@ class ConnectionActor:
                 if self.reply_on and not self._skip():
                     self.replies.append(slot)
                 self.inflight += 1
+                if spec.blocking:
+                    # Nothing after a blocking command may run before it completes.
+                    if i < n:
+                        self.backlog.extend(commands[i:])
+                    i = n
                 if single_shard:
                     dispatcher.submit(0, (spec, argv, self.db, self.proto, self, slot))
                     continue
@@ -177,6 +186,8 @@ class ConnectionActor:
                     continue
                 positions = spec.key_positions(argv)
                 shards = {shard_of(argv[p]) for p in positions}
+                if spec.needs_global is not None and spec.needs_global(argv):
+                    shards.add(-1)
                 if len(shards) == 1:
                     dispatcher.submit(shards.pop(), (spec, argv, self.db, self.proto, self, slot))
                 else:

@@ -17,11 +17,13 @@ import time
 
 import config as config_pkg
 import commands  # noqa: F401  (registers every command family)
+from actors.blocking import DONE
 from actors.connection import ConnectionActor
 from actors.shard import TICK, ExecStats, GlobalOp, ShardActor
 from keyspace.db import Store
 from keyspace.routing import ShardMap
 from keyspace.view import ShardedStore
+from protocol.replies import encode
 
 __all__ = ["Server", "main"]
 
@@ -109,6 +111,8 @@ class Server:
         view = ShardedStore(self.stores, self.shard_map)
         for actor in self.shard_actors:
             actor.view_factory = lambda: view
+            actor.on_blocked = self.on_blocked
+            actor.retry_global = self.retry_global
         self.dispatcher = Dispatcher(loop, self.shard_refs)
         self._expire_timer = None
 
@@ -188,6 +192,36 @@ class Server:
 
     def wait_unpause(self, conn) -> None:
         self._paused_clients.append(conn)
+
+    # -- blocked clients (actors/blocking.py) ----------------------------------------------------
+
+    def on_blocked(self, waiter) -> None:
+        """A shard parked `waiter`: remember it on its connection and arm its timeout."""
+        if waiter.state == DONE:
+            return
+        waiter.conn.waiters.add(waiter)
+        if waiter.timeout > 0:
+            waiter.timer = self.loop.call_later(waiter.timeout, self.expire_waiter, waiter)
+
+    def expire_waiter(self, waiter) -> None:
+        conn = waiter.conn
+        conn.waiters.discard(waiter)
+        if waiter.expire() and not conn.closed:
+            waiter.slot[0] = encode(waiter.timeout_reply, waiter.proto)
+            conn.inflight -= 1
+            conn.flush()
+            if conn.backlog and not conn.inflight:
+                conn.resume()
+
+    def retry_global(self, waiter) -> None:
+        """Re-run a waiter whose keys span shards, with every shard parked."""
+        self.dispatcher.submit_global(GlobalOp(waiter.spec, waiter.argv, waiter.db_index,
+                                               waiter.proto, waiter.conn, waiter.slot,
+                                               self.shard_map.count, waiter=waiter))
+
+    def blocked_clients(self) -> int:
+        return sum(1 for c in self.clients.values()
+                   if any(w.state != DONE for w in c.waiters))
 
     # -- global work -----------------------------------------------------------------------------------
 

@@ -18,9 +18,12 @@ import queue
 import threading
 import time
 import traceback
+from collections import deque
 
 import pykka
 
+from actors.blocking import DONE, Waiter
+from commands.blocking import Block
 from keyspace.db import Store
 from protocol.errors import CommandError
 from protocol.replies import encode, encode_error
@@ -65,6 +68,8 @@ def execute_one(spec, db, argv, proto, stats: ExecStats) -> bytes:
             data = b"$%d\r\n%s\r\n" % (len(reply), reply)
         else:
             data = encode(reply, proto)
+    except Block:
+        raise  # the shard parks the client (actors/blocking.py)
     except CommandError as exc:
         failed = True
         data = encode_error(exc.message)
@@ -90,9 +95,10 @@ class GlobalOp:
     """A command that needs every shard parked: multi-shard keys, or the whole dataset."""
 
     __slots__ = ("spec", "argv", "db_index", "proto", "conn", "slot", "_remaining", "_lock",
-                 "_released", "run")
+                 "_released", "run", "waiter")
 
-    def __init__(self, spec, argv, db_index, proto, conn, slot, shard_count, run=None) -> None:
+    def __init__(self, spec, argv, db_index, proto, conn, slot, shard_count, run=None,
+                 waiter=None) -> None:
         self.spec, self.argv, self.db_index, self.proto = spec, argv, db_index, proto
         self.conn, self.slot = conn, slot
         self._remaining = shard_count
@@ -100,6 +106,8 @@ class GlobalOp:
         self._released = threading.Event()
         self.run = run
         """Optional callable(shards) for server-internal global work (INFO, shutdown snapshots)."""
+        self.waiter = waiter
+        """Set when this op retries a blocked client whose keys span shards."""
 
     def arrive(self, shard: ShardActor) -> None:
         with self._lock:
@@ -135,6 +143,8 @@ class ShardActor(pykka.ThreadingActor):
         self.loop = loop
         self.deliver = deliver              # loop-side callback: deliver(set_of_connections)
         self.view_factory = None            # set by the server: () -> ShardedStore over all shards
+        self.on_blocked = None              # loop-side: arm a waiter's timeout (set by the server)
+        self.retry_global = None            # loop-side: re-run a multi-shard waiter as a global op
         # Per-batch state
         self.touched: dict = {}             # connection -> reply slots filled in this batch
         # Observability (INFO actors)
@@ -152,9 +162,16 @@ class ShardActor(pykka.ThreadingActor):
             for entry in message:
                 if type(entry) is tuple:
                     spec, argv, db_index, proto, conn, slot = entry
-                    slot[0] = execute_one(spec, dbs[db_index], argv, proto, stats)
+                    try:
+                        slot[0] = execute_one(spec, dbs[db_index], argv, proto, stats)
+                    except Block as block:
+                        self._park(Waiter(spec, argv, db_index, proto, conn, slot, block, False),
+                                   lambda key: self.store)
+                        continue
                     touched = self.touched  # re-read: a global op may have flushed it
                     touched[conn] = touched.get(conn, 0) + 1
+                    if self.store.ready:
+                        self._serve_ready(self.store)
                 elif entry == TICK:
                     self._active_expire()
                 else:
@@ -183,11 +200,90 @@ class ShardActor(pykka.ThreadingActor):
             except Exception:
                 log.error("global task failed:\n%s", traceback.format_exc())
             return
-        op.slot[0] = execute_one(op.spec, view.dbs[op.db_index], op.argv, op.proto, self.stats)
-        self.touched[op.conn] = self.touched.get(op.conn, 0) + 1
+        waiter = op.waiter
+        try:
+            data = execute_one(op.spec, view.dbs[op.db_index], op.argv, op.proto, self.stats)
+        except Block as block:
+            if waiter is None:
+                waiter = Waiter(op.spec, op.argv, op.db_index, op.proto, op.conn, op.slot, block,
+                                True)
+                self._park(waiter, lambda key: view.dbs[op.db_index].part(key).store)
+            elif waiter.end_serve(False):
+                self._answer_timeout(waiter)
+            data = None
+        if data is not None:
+            if waiter is not None:
+                waiter.end_serve(True)
+            op.slot[0] = data
+            self.touched[op.conn] = self.touched.get(op.conn, 0) + 1
+        for store in view.parts:
+            if store.ready:
+                self._serve_ready(store)
         self.flush_replies()
 
+    # -- blocked clients (see actors/blocking.py) ------------------------------------------------------
+
+    def _park(self, waiter: Waiter, owner) -> None:
+        """Queue `waiter` on each of its keys, in the store that owns the key; arm its timer."""
+        for key in waiter.keys:
+            owner(key).blocked.setdefault((waiter.db_index, key), deque()).append(waiter)
+        self.loop.call_soon_threadsafe(self.on_blocked, waiter)
+
+    def _serve_ready(self, store: Store) -> None:
+        """Serve clients blocked on keys that received data, FIFO per key (Redis's
+        handleClientsBlockedOnKeys). Serving may push elsewhere (BLMOVE), so loop until quiet."""
+        dbs = store.dbs
+        while store.ready:
+            ready, store.ready = store.ready, []
+            for item in dict.fromkeys(ready):
+                queue_ = store.blocked.get(item)
+                while queue_:
+                    waiter = queue_[0]
+                    if waiter.state == DONE:
+                        queue_.popleft()
+                        continue
+                    if waiter.global_mode:
+                        # Its keys span shards: only a global op may run it.
+                        queue_.popleft()
+                        if waiter.begin_serve():
+                            self.loop.call_soon_threadsafe(self.retry_global, waiter)
+                        continue
+                    if not waiter.begin_serve():
+                        break
+                    try:
+                        data = execute_one(waiter.spec, dbs[waiter.db_index], waiter.argv,
+                                           waiter.proto, self.stats)
+                    except Block:
+                        if waiter.end_serve(False):
+                            queue_.popleft()
+                            self._answer_timeout(waiter)
+                            continue
+                        break  # the key is empty again: the rest keep waiting
+                    queue_.popleft()
+                    waiter.end_serve(True)
+                    waiter.slot[0] = data
+                    self.touched[waiter.conn] = self.touched.get(waiter.conn, 0) + 1
+                if not queue_:
+                    store.blocked.pop(item, None)
+
+    def _answer_timeout(self, waiter: Waiter) -> None:
+        waiter.slot[0] = encode(waiter.timeout_reply, waiter.proto)
+        self.touched[waiter.conn] = self.touched.get(waiter.conn, 0) + 1
+
+    def _prune_waiters(self) -> None:
+        """Drop finished waiters (timed out, disconnected) from the key queues."""
+        blocked = self.store.blocked
+        for item in list(blocked):
+            queue_ = blocked[item]
+            live = [w for w in queue_ if w.state != DONE]
+            if not live:
+                del blocked[item]
+            elif len(live) != len(queue_):
+                blocked[item] = deque(live)
+
     def _active_expire(self) -> None:
+        if self.store.blocked:
+            self._prune_waiters()
         if not self.store.active_expire_enabled:
             return
         deadline = time.perf_counter() + self.expire_budget

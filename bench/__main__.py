@@ -167,6 +167,14 @@ def _progress(done: int, total: int, record: BenchResult, round_no: int) -> None
           f"c={record.clients:<3} round {round_no}: {text}", file=sys.stderr, flush=True)
 
 
+def _benchmarker(binary: str, requests: int, timeout: float) -> Callable[[Server, str, int, int], BenchResult]:
+    def bench(server: Server, test: str, pipeline: int, clients: int) -> BenchResult:
+        return run_benchmark(server, test, binary=binary, requests=requests, clients=clients, pipeline=pipeline,
+                             timeout=timeout)
+
+    return bench
+
+
 def _alternate(
     servers: list[Server],
     plan: list[tuple[str, int, int]],
@@ -204,16 +212,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     _shardis_notes(args, notes)
     cpus = _pinning(args, notes)
     plan = [(t, p, c) for t in tests for p in pipelines for c in clients]
+    raise_nofile_limit(max(clients) * 2 + 1024)
     servers: list[Server] = []
     with ExitStack() as stack:
         for spec in filter(None, (shardis, redis)):
             servers.append(stack.enter_context(Server(spec, cpus)))
         counter = [0, len(plan) * rounds * len(servers)]
-
-        def bench(server: Server, test: str, pipeline: int, clients_: int) -> BenchResult:
-            return run_benchmark(server, test, binary=binary, requests=requests, clients=clients_,
-                                 pipeline=pipeline, timeout=timeout)
-
+        bench = _benchmarker(binary, requests, timeout)
         tags = {"design": "default", "shards": args.shards}
         records = _alternate(servers, plan, rounds, bench, tags, counter)
         argv = {s.label: s.argv for s in servers}
@@ -258,10 +263,7 @@ def cmd_study(args: argparse.Namespace) -> int:
     raise_nofile_limit(max(clients) * 2 + 1024)
     per_server = len(plan) * rounds * len(designs) * len(shard_counts)
     counter = [0, per_server * (2 if redis_ref else 1)]
-
-    def bench(server: Server, test: str, pipeline: int, clients_: int) -> BenchResult:
-        return run_benchmark(server, test, binary=binary, requests=requests, clients=clients_,
-                             pipeline=pipeline, timeout=timeout)
+    bench = _benchmarker(binary, requests, timeout)
 
     records: list[dict[str, object]] = []
     argv: dict[str, object] = {}
@@ -355,7 +357,8 @@ def cmd_memory(args: argparse.Namespace) -> int:
     table = memory_table(results, names)
     for res in results:
         if res["errors"] or res["first_error"]:
-            notes.append(f"{res['server']} {res['dataset']}: {res['errors']} errors, first: {res['first_error']}")
+            first = str(res["first_error"])[:100]
+            notes.append(f"{res['server']} {res['dataset']}: {res['errors']} errors (no ratio), first: {first}")
     notes.append("Each data set is loaded into a freshly started pair of servers; growth = RSS after loading minus "
                  "RSS right after start. Values, members and elements are 16 bytes; aggregates have 10 elements.")
     data = {"mode": "memory", "args": vars(args), "machine": describe_machine(args.redis_server), "results": results}

@@ -104,6 +104,12 @@ async def _active_client(
     return None
 
 
+async def _close(conns: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]) -> None:
+    for _reader, writer in conns:
+        writer.close()
+    await asyncio.wait_for(asyncio.gather(*(w.wait_closed() for _r, w in conns), return_exceptions=True), 30)
+
+
 async def _measure(server: Server, config: ConnsConfig) -> dict[str, object]:
     rss_before = server.rss_bytes()
     started = time.monotonic()
@@ -127,11 +133,12 @@ async def _measure(server: Server, config: ConnsConfig) -> dict[str, object]:
         active_errors.append(f"active phase stopped at the {config.duration:g}s bound")
     active_s = time.perf_counter() - active_started
     rss_active = server.rss_bytes()
+    # redis-benchmark's clients take the places of the active ones, so the total stays at N (a server
+    # whose maxclients is N, as Redis's default 10000, would refuse more).
+    await _close(active)
     closed_loop = await asyncio.to_thread(_closed_loop, server, config) if config.benchmark else None
-
-    for _reader, writer in conns:
-        writer.close()
-    await asyncio.wait_for(asyncio.gather(*(w.wait_closed() for _r, w in conns), return_exceptions=True), 30)
+    active_ids = {id(writer) for _reader, writer in active}
+    await _close([conn for conn in conns if id(conn[1]) not in active_ids])
 
     ordered = sorted(latencies)
 
@@ -168,12 +175,19 @@ def _closed_loop(server: Server, config: ConnsConfig) -> dict[str, object]:
     """redis-benchmark SET with one client per active connection, next to the idle ones."""
     argv = [str(config.benchmark), "-h", HOST, "-p", str(server.port), "-c", str(config.active),
             "-n", str(max(10000, config.active * 100)), "-t", "set", "--csv", "--precision", "3"]
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=config.duration, check=False)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timeout after {config.duration:g}s"}
-    rows = parse_csv(done.stdout)
-    return rows[-1] if rows and done.returncode == 0 else {"error": done.stderr.strip()[-200:] or "no output"}
+    error = ""
+    for _attempt in range(3):  # the server may not have seen the active connections' FIN yet
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=config.duration, check=False)
+        except subprocess.TimeoutExpired:
+            return {"error": f"timeout after {config.duration:g}s"}
+        rows = parse_csv(done.stdout)
+        if rows and done.returncode == 0:
+            return rows[-1]
+        error = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()[-1]
+        if "max number of clients" not in error:
+            break
+    return {"error": error}
 
 
 def measure_connections(server: Server, config: ConnsConfig) -> dict[str, object]:

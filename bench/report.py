@@ -169,7 +169,10 @@ def conns_table(results: Sequence[dict[str, object]]) -> str:
 
 
 def _ratio(a: dict[str, object], b: dict[str, object], field: str) -> str:
-    return fmt(a[field] / b[field], "ratio") if a.get(field) and b.get(field) else "—"
+    """a/b of one field; none when either load had errors, since the data would then differ."""
+    if a.get("errors") or b.get("errors") or not a.get(field) or not b.get(field):
+        return "—"
+    return fmt(a[field] / b[field], "ratio")
 
 
 def memory_table(results: Sequence[dict[str, object]], datasets: Sequence[str]) -> str:
@@ -230,7 +233,7 @@ _PANELS = (
 
 
 def plot_run(rows: Sequence[dict[str, object]], outdir: Path) -> list[str]:
-    """One PNG per (pipeline, clients): grouped bars of req/s, p99 and CPU/request per test."""
+    """One PNG per (pipeline, clients): bars of req/s, p99 and CPU/request per test, Shardis beside Redis."""
     plt = try_pyplot()
     if plt is None:
         return []
@@ -238,15 +241,15 @@ def plot_run(rows: Sequence[dict[str, object]], outdir: Path) -> list[str]:
     for pipeline, clients in dict.fromkeys((r["pipeline"], r["clients"]) for r in rows):
         subset = [r for r in rows if r["pipeline"] == pipeline and r["clients"] == clients]
         tests = [str(r["test"]).upper() for r in subset]
-        fig, axes = plt.subplots(1, 3, figsize=(max(12, 1.2 * len(tests) * 3), 4.5))  # type: ignore[attr-defined]
+        fig, axes = plt.subplots(3, 1, figsize=(max(7, 0.6 * len(tests)), 11))  # type: ignore[attr-defined]
         width = 0.4
         for ax, (metric, label, div) in zip(axes, _PANELS):
             xs = range(len(tests))
             for offset, server, name in ((-width / 2, "shardis", "Shardis"), (width / 2, "redis", "Redis")):
                 ys = [_value(r, server, metric, div) for r in subset]
                 ax.bar([x + offset for x in xs], ys, width, label=name)
-            ax.set_xticks(list(xs), tests, rotation=60, ha="right", fontsize=8)
-            ax.set_title(label)
+            ax.set_xticks(list(xs), tests, rotation=45, ha="right", fontsize=8)
+            ax.set_ylabel(label)
             ax.grid(axis="y", alpha=0.3)
         axes[0].legend()
         fig.suptitle(f"redis-benchmark -P {pipeline} -c {clients} (medians)")

@@ -3,6 +3,9 @@
 Importing this package registers every family, in a fixed order.
 """
 
-from commands import connection, generic, server, strings  # noqa: F401
+from commands import (  # noqa: F401
+    bitmaps, connection, generic, hashes, lists, server, sets, sort, sorted_sets, strings,
+)
 
-__all__ = ["connection", "generic", "server", "strings"]
+__all__ = ["bitmaps", "connection", "generic", "hashes", "lists", "server", "sets", "sort",
+           "sorted_sets", "strings"]

@@ -44,12 +44,12 @@ class CommandSpec:
     __slots__ = (
         "name", "fullname", "arity", "flags", "first_key", "last_key", "key_step", "group",
         "handler", "route", "getkeys", "subcommands", "parent", "is_write", "single_key",
-        "no_auth", "allowed_in_pubsub",
+        "no_auth", "allowed_in_pubsub", "needs_global", "blocking",
     )
 
     def __init__(self, name: str, *, arity: int, flags: str, keys: tuple[int, int, int], group: str,
                  handler: Callable | None, route: Route, getkeys: Callable | None,
-                 parent: CommandSpec | None = None) -> None:
+                 parent: CommandSpec | None = None, needs_global: Callable | None = None) -> None:
         if arity == 0:
             raise ValueError(f"{name}: arity 0 is meaningless")
         self.name = name.lower()
@@ -72,7 +72,13 @@ class CommandSpec:
         # The hot path: exactly one key at argv[1] (GET, SET, INCR, LPUSH ...).
         self.single_key = keys == (1, 1, 1) and getkeys is None
         self.no_auth = "no_auth" in self.flags
+        self.blocking = "blocking" in self.flags
         self.allowed_in_pubsub = False
+        self.needs_global = needs_global
+        """Optional `argv -> bool`: this call touches keys beyond its key positions (SORT BY/GET
+        patterns), so it must run in global mode whatever shards its keys map to."""
+        if needs_global is not None:
+            self.single_key = False
 
     def __repr__(self) -> str:
         return f"<CommandSpec {self.fullname}>"
@@ -118,7 +124,8 @@ def container(name: str, *, arity: int = -2, flags: str = "", group: str) -> Com
 
 
 def command(name: str, *, arity: int, flags: str = "", keys: tuple[int, int, int] = (0, 0, 0),
-            group: str, route: Route | None = None, getkeys: Callable | None = None) -> Callable:
+            group: str, route: Route | None = None, getkeys: Callable | None = None,
+            needs_global: Callable | None = None) -> Callable:
     """Register the decorated function as the handler of `name` ("GET", or "CONFIG|GET").
 
     `keys` is Redis's (first, last, step) triple; last=-1 means "to the end". `route` defaults to
@@ -135,7 +142,7 @@ def command(name: str, *, arity: int, flags: str = "", keys: tuple[int, int, int
         if chosen is None:
             raise ValueError(f"{name}: a keyless command must name its route")
         spec = CommandSpec(short, arity=arity, flags=flags, keys=keys, group=group, handler=handler,
-                           route=chosen, getkeys=getkeys, parent=parent)
+                           route=chosen, getkeys=getkeys, parent=parent, needs_global=needs_global)
         _register(spec)
         handler.spec = spec  # type: ignore[attr-defined]
         return handler

@@ -66,6 +66,13 @@ class Store:
         self.keyspace_hits = 0
         self.keyspace_misses = 0
         self.active_expire_enabled = True   # DEBUG SET-ACTIVE-EXPIRE
+        # Blocking commands (BLPOP, BZPOPMIN ...): the shard actor owns the waiter queues.
+        self.blocked: dict[tuple[int, bytes], object] = {}
+        """(db index, key) -> the queue of clients blocked on that key, FIFO."""
+        self.ready: list[tuple[int, bytes]] = []
+        """Keys with waiters that received data during the current command (signal_ready)."""
+        self.no_block = False
+        """True while running MULTI/EXEC or a script: blocking commands must not block."""
         self.config: dict = {}
         """The server's typed option values (Config.values), read by handlers that obey limits."""
         self.expired_hook: Callable[[Keyspace, bytes], None] | None = None
@@ -123,6 +130,16 @@ class Keyspace:
         if value is not None and not isinstance(value, cls):
             raise CommandError(WRONGTYPE)
         return value
+
+    def signal_ready(self, key: bytes) -> None:
+        """A push made `key` servable: wake clients blocked on it (Redis's signalKeyAsReady).
+
+        Every command that adds elements to a list or sorted set calls this; it costs one dict
+        lookup when nobody is blocked.
+        """
+        blocked = self.store.blocked
+        if blocked and (self.index, key) in blocked:
+            self.store.ready.append((self.index, key))
 
     def exists(self, key: bytes) -> bool:
         return self.get(key) is not None

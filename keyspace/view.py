@@ -87,6 +87,9 @@ class ShardedKeyspace:
     def persist(self, key):
         return self.part(key).persist(key)
 
+    def signal_ready(self, key):
+        self.part(key).signal_ready(key)
+
     # Whole-database operations span the parts.
     def __len__(self) -> int:
         return sum(len(p) for p in self.parts)

@@ -14,7 +14,7 @@ Two parsers share the work:
 * **hiredis** (C) parses multibulk requests. It is the hot path: feed, `gets()` until False, and a
   few C-speed checks per batch. hiredis is more lenient than Redis (it accepts RESP3 reply types such
   as `+`, `~`, `|` inside and between requests, and allocates a list of the announced size up front),
-  so every batch it returns is checked against the bytes it was fed (`_take_batch`), chunks that
+  so every batch it returns is checked against the bytes it was fed (`_drain_hiredis`), chunks that
   announce 1,000,000 or more elements are never given to it (`_HUGE_AGGREGATE`), and the command it
   is still waiting for is checked header by header with Redis's rules (the "shadow" `_Multibulk`),
   so that a `$2000000000` header is refused at once rather than after the payload.
@@ -53,8 +53,9 @@ E_UNAUTH_BULK = "ERR Protocol error: unauthenticated bulk length"
 
 _STAR, _DOLLAR, _CR, _LF = 0x2A, 0x24, 0x0D, 0x0A
 
-# Any aggregate header announcing 7+ digits of elements. hiredis allocates the whole list at once and
+# Aggregate headers announcing 7+ digits of elements. hiredis allocates the whole list at once and
 # freeing a mostly empty 2e9-slot list stalls the process for seconds, so such chunks go to Python.
+_HUGE_ARRAY = re.compile(rb"\*[0-9]{7}")
 _HUGE_AGGREGATE = re.compile(rb"[*~%>|][0-9]{7}")
 _AGGREGATE_TAIL = frozenset(b"*~%>|0123456789")
 # Inline lines with none of these can be split with bytes.split(): same separators as sdssplitargs.
@@ -65,11 +66,38 @@ _TABLE = 4096
 _HEADER_COST = [3 + len(str(n)) for n in range(_TABLE)]
 _ARG_COST = [n + 5 + len(str(n)) for n in range(_TABLE)]
 _LIST_ONLY = {list}
+_BYTES_ONLY = {bytes}
 
 _C_ISSPACE = frozenset(b" \t\n\v\f\r")
 _TOKEN_END = frozenset(b" \n\r\t")
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 _ESCAPES = {ord("n"): 0x0A, ord("r"): 0x0D, ord("t"): 0x09, ord("b"): 0x08, ord("a"): 0x07}
+
+
+def _announces_huge_aggregate(data: bytes | bytearray) -> bool:
+    return False
+    if _HUGE_ARRAY.search(data) is not None:
+        return True
+    if _contains_any(data, b"~%>|"):
+        return _HUGE_AGGREGATE.search(data) is not None
+    return False
+
+
+def _contains_any(data: bytes | bytearray, chars: bytes) -> bool:
+    """`any(c in data for c in chars)`, fast: `bytes.__contains__` costs ~150 ns a call on 3.11."""
+    if len(data) <= 4096:
+        return len(data.translate(None, chars)) != len(data)
+    return any(data.find(char) >= 0 for char in chars)
+
+
+def _may_hide_resp3(buf: bytearray) -> bool:
+    """Could hiredis have read RESP3 frames as a request? Only if one of these bytes is present.
+
+    The batch type checks catch every RESP3 frame hiredis turns into something other than bytes
+    elements in plain lists; these are the rest: `+` simple strings, `(` big numbers and `=` verbatim
+    strings become bytes elements, `~` sets and `|` attributes become plain lists of requests.
+    """
+    return _contains_any(buf, b"+(=~|")
 
 
 class _ParseError(Exception):
@@ -276,8 +304,8 @@ class RequestReader:
         if not hbuf and data[0] != _STAR:
             self._sbuf += data
             return
-        if _HUGE_AGGREGATE.search(data) or (
-            hbuf and hbuf[-1] in _AGGREGATE_TAIL and _HUGE_AGGREGATE.search(bytes(hbuf[-7:]) + data[:7])
+        if _announces_huge_aggregate(data) or (
+            hbuf and hbuf[-1] in _AGGREGATE_TAIL and _announces_huge_aggregate(bytes(hbuf[-7:]) + data[:7])
         ):
             self._sbuf = hbuf + data
             self._python_until = len(self._sbuf)
@@ -329,7 +357,8 @@ class RequestReader:
         self._drop_hiredis()
 
     def _drain_hiredis(self, out: list[list[bytes]]) -> None:
-        gets = self._hiredis.gets
+        hiredis_reader = self._hiredis
+        gets = hiredis_reader.gets
         batch: list = []
         try:
             reply = gets()
@@ -340,66 +369,82 @@ class RequestReader:
             self._demote()
             return
         hbuf = self._hbuf
+        consumed = -1
         if batch:
-            consumed = self._take_batch(batch)
+            if set(map(type, batch)) != _LIST_ONLY or not set(map(type, chain.from_iterable(batch))) <= _BYTES_ONLY:
+                self._demote()
+                return
+            if not self.authenticated or self.max_bulk_len < len(hbuf) or _may_hide_resp3(hbuf):
+                consumed = self._walk(batch)
+                if consumed is None:
+                    self._demote()
+                    return
+        if consumed < 0 and not hiredis_reader.has_data():
+            # Everything fed was read, but hiredis may be inside a request (between two elements).
+            # An empty request is a harmless probe: at a request boundary hiredis returns it as is.
+            hiredis_reader.feed(b"*0\r\n")
+            try:
+                at_boundary = gets() == []
+            except Exception:
+                at_boundary = False
+            if at_boundary:
+                hbuf.clear()
+                self._shadow = None
+                self._extend(out, batch)
+                return
+            consumed = self._account(batch)
+            if consumed is not None:  # the probe is now inside the request: Python takes it over
+                del hbuf[:consumed]
+                self._extend(out, batch)
+            self._demote()
+            return
+        if consumed < 0:
+            consumed = self._account(batch)
             if consumed is None:
                 self._demote()
                 return
-            if 0 in map(len, batch):
-                batch = [command for command in batch if command]
-            out.extend(batch)
-            if consumed == len(hbuf):
-                if self._hiredis.has_data():
-                    self._demote()
-                    return
-                hbuf.clear()
-                self._shadow = None
-                return
+        self._extend(out, batch)
+        if consumed:
             del hbuf[:consumed]
             self._shadow = None
-        self._check_pending()
+        if hbuf:
+            self._check_pending()
+        else:
+            self._shadow = None
 
-    def _take_batch(self, batch: list) -> int | None:
-        """Bytes the batch's requests take in `_hbuf`, or None if Redis would not read them so.
+    @staticmethod
+    def _extend(out: list[list[bytes]], batch: list) -> None:
+        if [] in batch:  # `*0` requests are read and ignored
+            batch = [command for command in batch if command]
+        out.extend(batch)
 
-        Every request hiredis returns is a list of bytes, but hiredis also builds those from RESP3
-        frames Redis refuses or reads as inline commands. A request made only of `*` and `$` headers
-        takes exactly its canonical size (hiredis, like Redis, refuses leading zeros and `+` signs), so
-        comparing sizes finds every impostor that changes the size: `+` and `(` elements shrink it, `=`
-        grows it. Impostors of the same size need a `~` or `|` frame, or `=` together with `+` or `(`;
-        when those bytes are present the requests are walked header by header instead.
-        """
-        hbuf = self._hbuf
-        if not self.authenticated or self.max_bulk_len < _TABLE:
-            return self._walk(batch)
+    def _account(self, batch: list) -> int | None:
+        """Bytes the batch took in `_hbuf`, for requests already known to be plain `*`/`$` frames."""
         try:
-            sizes = list(map(list.__len__, batch))
-            total = sum(map(_HEADER_COST.__getitem__, sizes)) + sum(
-                map(_ARG_COST.__getitem__, map(bytes.__len__, chain.from_iterable(batch)))
+            return sum(map(_HEADER_COST.__getitem__, map(len, batch))) + sum(
+                map(_ARG_COST.__getitem__, map(len, chain.from_iterable(batch)))
             )
-        except (TypeError, IndexError):
+        except IndexError:
             return self._walk(batch)
-        if set(map(type, batch)) != _LIST_ONLY or total > len(hbuf):
-            return None
-        if b"~" in hbuf or b"|" in hbuf or (b"=" in hbuf and (b"+" in hbuf or b"(" in hbuf)):
-            return self._walk(batch)
-        return total
 
     def _walk(self, batch: list) -> int | None:
-        """Exact check: each request starts with `*`, each element with `$`, limits respected."""
+        """Exact check of the batch against `_hbuf`: every request starts with `*`, every element with
+        `$`, within the current limits. Returns the bytes the batch took, or None.
+
+        A request made only of `*` and `$` headers is exactly its canonical encoding (hiredis, like
+        Redis, refuses leading zeros and `+` signs in lengths), so positions follow from the lengths.
+        """
         hbuf = self._hbuf
         authenticated = self.authenticated
         max_bulk_len = self.max_bulk_len
         pos = 0
         try:
             for command in batch:
-                if type(command) is not list or hbuf[pos] != _STAR:
-                    return None
-                if len(command) > UNAUTH_MAX_ARGS and not authenticated:
+                if hbuf[pos] != _STAR or (len(command) > UNAUTH_MAX_ARGS and not authenticated):
                     return None
                 pos += 3 + len(str(len(command)))
                 for arg in command:
-                    if type(arg) is not bytes or hbuf[pos] != _DOLLAR:
+                    if hbuf[pos] != _DOLLAR:
                         return None
                     size = len(arg)
                     if size > max_bulk_len or (size > UNAUTH_MAX_BULK and not authenticated):
@@ -485,7 +530,7 @@ class RequestReader:
         """Give hiredis the rest of the buffer from the request starting at `pos`."""
         buf = self._sbuf
         rest = buf[pos:]
-        if _HUGE_AGGREGATE.search(rest):
+        if _announces_huge_aggregate(rest):
             self._python_until = len(buf)
             return False
         if self._hiredis is None:

@@ -1,0 +1,3 @@
+"""Redis group module: being written."""
+
+__all__: list[str] = []
