@@ -17,17 +17,23 @@ import logging
 import time
 from collections import deque
 
-from actors.shard import GlobalOp, execute_one
+from actors.execution import execute_one
+from actors.shard import GlobalOp
+from actors.transaction import ExecEntry, WatchToken, run_queued, unwatch_all
 from commands.registry import COMMANDS, Route, lookup
 from protocol.errors import NOAUTH, CommandError, ProtocolError, unknown_command, wrong_arity
 from protocol.reader import RequestReader
-from protocol.replies import encode_error
+from protocol.replies import DEFERRED, encode_error
 
 __all__ = ["ConnectionActor"]
 
 log = logging.getLogger("shardis.connection")
 
 _ROUTE_KEYS, _ROUTE_ALL, _ROUTE_LOCAL = Route.KEYS, Route.ALL, Route.LOCAL
+_RUN_INSIDE_MULTI = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
+"""Commands that run at once inside MULTI; everything else is queued (Redis's processCommand)."""
+_QUEUED = b"+QUEUED\r\n"
+_EXECABORT = "EXECABORT Transaction discarded because of previous errors."
 
 
 class ConnectionActor:
@@ -64,6 +70,10 @@ class ConnectionActor:
         self.closing = False
         self.closed = False
         self.waiters: set = set()           # blocked commands of ours (actors/blocking.py)
+        # MULTI state
+        self.multi: list | None = None      # queued (spec, argv) while inside MULTI
+        self.multi_error = False            # a command was refused while queueing: EXECABORT
+        self.watch_token: WatchToken | None = None
 
     # -- asyncio Protocol ----------------------------------------------------------------------------
 
@@ -92,6 +102,7 @@ class ConnectionActor:
         for waiter in self.waiters:
             waiter.cancel()
         self.waiters.clear()
+        self.unwatch()
 
     def data_received(self, data: bytes) -> None:
         if self.closing:
@@ -161,6 +172,14 @@ class ConnectionActor:
             if not self.authenticated and not spec.no_auth:
                 self._reject(NOAUTH)
                 continue
+            if self.multi is not None and spec.fullname not in _RUN_INSIDE_MULTI:
+                if "no_multi" in spec.flags:
+                    self._reject("ERR Command not allowed inside a transaction")
+                    continue
+                self.multi.append((spec, argv))
+                if self.reply_on and not self._skip():
+                    self.replies.append([_QUEUED])
+                continue
             if server.paused and server.pause_blocks(spec):
                 self.backlog.extendleft(reversed(commands[i - 1:]))
                 server.wait_unpause(self)
@@ -209,7 +228,7 @@ class ConnectionActor:
                     self.backlog.extendleft(reversed(commands[i - 1:]))
                     return
                 data = execute_one(spec, self, argv, None, server.local_stats)
-                if self.reply_on and not self._skip():
+                if data is not None and self.reply_on and not self._skip():
                     self.replies.append([data])
                 if self.closing:
                     return
@@ -230,8 +249,12 @@ class ConnectionActor:
         self.flush()
 
     def _reject(self, message: str) -> None:
-        """A command refused before running: counted as rejected, as Redis's INFO does."""
+        """A command refused before running: counted as rejected, as Redis's INFO does.
+
+        Inside MULTI it also dooms the transaction (EXEC will reply EXECABORT)."""
         self.server.count_rejection(message)
+        if self.multi is not None:
+            self.multi_error = True
         if self.reply_on and not self._skip():
             self.replies.append([encode_error(message)])
 
@@ -242,6 +265,66 @@ class ConnectionActor:
         self.replies.append([encode_error(message)])
         self.closing = True
         self.flush()
+
+    # -- MULTI/EXEC/WATCH (actors/transaction.py) -----------------------------------------------------
+
+    def exec_transaction(self):
+        """EXEC: dispatch the queued commands as one atomic unit; the reply comes back later."""
+        queued, self.multi = self.multi, None
+        if self.multi_error:
+            self.multi_error = False
+            self.unwatch()
+            raise CommandError(_EXECABORT)
+        token, self.watch_token = self.watch_token or WatchToken(), None
+        server = self.server
+        shard_of = server.shard_map.shard_of
+        on_loop = False
+        shards: set[int] = set()
+        for spec, argv in queued:
+            if spec.route is not _ROUTE_KEYS or (
+                    spec.needs_global is not None and spec.needs_global(argv)):
+                on_loop = True
+                break
+            for pos in spec.key_positions(argv):
+                shards.add(shard_of(argv[pos]))
+        for _db, key in token.keys:
+            shards.add(shard_of(key))
+        slot = [None]
+        if self.reply_on and not self._skip():
+            self.replies.append(slot)
+        self.inflight += 1
+        if not on_loop and len(shards) <= 1:
+            server.dispatcher.submit(shards.pop() if shards else 0,
+                                     ExecEntry(queued, self.db, self.proto, self, slot, token))
+            return DEFERRED
+
+        def run(view) -> None:
+            owner = view.dbs[0].part
+            slot[0] = run_queued(self, queued, self.db, self.proto, view.dbs.__getitem__,
+                                 lambda key: owner(key).store, view.parts, server.local_stats,
+                                 server.local_stats, token)
+            self.inflight -= 1
+            self.flush()
+            if self.backlog and not self.inflight:
+                self.resume()
+        server.dispatcher.submit_global(GlobalOp(None, None, self.db, self.proto, self, slot,
+                                                 server.shard_map.count, run=run, on_loop=True))
+        return DEFERRED
+
+    def watch(self, keys: list[bytes]) -> None:
+        token = self.watch_token
+        if token is None:
+            token = self.watch_token = WatchToken()
+        server = self.server
+        for key in keys:
+            store = server.stores[server.shard_map.shard_of(key)]
+            store.watched.setdefault((self.db, key), set()).add(token)
+            token.keys[(self.db, key)] = store
+
+    def unwatch(self) -> None:
+        if self.watch_token is not None:
+            unwatch_all(self.watch_token)
+            self.watch_token = None
 
     # -- replies -------------------------------------------------------------------------------------
 
@@ -281,5 +364,8 @@ class ConnectionActor:
         self.name = b""
         self.reply_on = True
         self.skip_next_reply = False
+        self.multi = None
+        self.multi_error = False
+        self.unwatch()
         self.authenticated = not self.server.config["requirepass"]
         self.reader.authenticated = self.authenticated

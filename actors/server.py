@@ -115,6 +115,59 @@ class Server:
             actor.retry_global = self.retry_global
         self.dispatcher = Dispatcher(loop, self.shard_refs)
         self._expire_timer = None
+        self._watch_config(cfg)
+
+    # -- run-time configuration changes ------------------------------------------------------------
+
+    def _watch_config(self, cfg) -> None:
+        """Apply CONFIG SET to live state; a callback raising ConfigApplyError vetoes the change."""
+        def reader_limit(attr):
+            def apply(name, value):
+                for conn in self.clients.values():
+                    setattr(conn.reader, attr, value)
+            return apply
+        cfg.on_change("proto-max-bulk-len", reader_limit("max_bulk_len"))
+        cfg.on_change("client-query-buffer-limit", reader_limit("query_buffer_limit"))
+        cfg.on_change("loglevel", lambda name, value: logging.getLogger().setLevel(
+            _LEVELS.get(str(value), logging.INFO)))
+        cfg.on_change("port", lambda name, value: self._rebind(value, cfg["bind"]))
+        cfg.on_change("bind", lambda name, value: self._rebind(cfg["port"], value))
+
+    def _rebind(self, port: int, binds: list[str]) -> None:
+        """CONFIG SET port/bind: open the new listening sockets first, so failure changes nothing."""
+        sockets = []
+        try:
+            for entry in binds:
+                optional = entry.startswith("-")
+                host = {"*": "0.0.0.0", "::*": "::"}.get(entry.lstrip("-"), entry.lstrip("-"))
+                family = socket.AF_INET6 if ":" in host else socket.AF_INET
+                sock = socket.socket(family, socket.SOCK_STREAM)
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    if family == socket.AF_INET6:
+                        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                    sock.bind((host, port))
+                    sock.listen(self.config["tcp-backlog"])
+                except OSError:
+                    sock.close()
+                    if optional:
+                        continue
+                    raise
+                sockets.append(sock)
+        except OSError as exc:
+            for sock in sockets:
+                sock.close()
+            raise config_pkg.ConfigApplyError("Unable to listen on this port") from exc
+        old, self.listeners = self.listeners, []
+        for srv in old:
+            srv.close()
+
+        async def adopt():
+            for sock in sockets:
+                srv = await self.loop.create_server(lambda: ConnectionActor(self), sock=sock)
+                self.listeners.append(srv)
+        self.loop.create_task(adopt())
+        log.info("Listening again on port %d (%s)", port, " ".join(binds))
 
     # -- clients -----------------------------------------------------------------------------------
 

@@ -23,82 +23,28 @@ from collections import deque
 import pykka
 
 from actors.blocking import DONE, Waiter
+from actors.execution import ExecStats, execute_one
+from actors.transaction import ExecEntry, run_queued, touch_command_keys
 from commands.blocking import Block
 from keyspace.db import Store
-from protocol.errors import CommandError
-from protocol.replies import encode, encode_error
+from protocol.replies import encode
 
-__all__ = ["ShardActor", "GlobalOp", "TICK", "execute_one"]
+__all__ = ["ShardActor", "GlobalOp", "TICK", "execute_one", "ExecStats"]
 
 log = logging.getLogger("shardis.shard")
 
 TICK = "tick"
 """Marker entry: run an active-expiry cycle."""
 
-_OK_BYTES = b"+OK\r\n"
-
-
-class ExecStats:
-    """Per-executor counters, summed by INFO. Only the owning thread writes them."""
-
-    __slots__ = ("commands", "errors", "messages", "entries", "busy")
-
-    def __init__(self) -> None:
-        self.commands: dict = {}    # spec -> [calls, usec, failed]
-        self.errors: dict = {}      # error prefix -> count
-        self.messages = 0
-        self.entries = 0
-        self.busy = 0.0
-
-
-def execute_one(spec, db, argv, proto, stats: ExecStats) -> bytes:
-    """Run one command and return its encoded reply; errors become error replies.
-
-    `db` is a Keyspace (or a sharded view) for KEYS/ALL commands and the connection for LOCAL ones.
-    """
-    start = time.perf_counter()
-    try:
-        reply = spec.handler(db, argv)
-        failed = False
-        if proto is None:  # a LOCAL command may switch the protocol (HELLO): encode for the new one
-            proto = db.proto
-        if reply == "OK" and type(reply) is str:
-            data = _OK_BYTES
-        elif type(reply) is bytes:
-            data = b"$%d\r\n%s\r\n" % (len(reply), reply)
-        else:
-            data = encode(reply, proto)
-    except Block:
-        raise  # the shard parks the client (actors/blocking.py)
-    except CommandError as exc:
-        failed = True
-        data = encode_error(exc.message)
-        prefix = exc.message.split(" ", 1)[0]
-        stats.errors[prefix] = stats.errors.get(prefix, 0) + 1
-    except Exception:  # a bug: keep serving, log it, tell the client
-        failed = True
-        log.error("internal error running %s:\n%s", spec.fullname, traceback.format_exc())
-        data = encode_error("ERR internal error")
-        stats.errors["ERR"] = stats.errors.get("ERR", 0) + 1
-    usec = (time.perf_counter() - start) * 1e6
-    counters = stats.commands.get(spec)
-    if counters is None:
-        stats.commands[spec] = [1, usec, int(failed)]
-    else:
-        counters[0] += 1
-        counters[1] += usec
-        counters[2] += failed
-    return data
-
 
 class GlobalOp:
     """A command that needs every shard parked: multi-shard keys, or the whole dataset."""
 
     __slots__ = ("spec", "argv", "db_index", "proto", "conn", "slot", "_remaining", "_lock",
-                 "_released", "run", "waiter")
+                 "_released", "run", "waiter", "on_loop")
 
     def __init__(self, spec, argv, db_index, proto, conn, slot, shard_count, run=None,
-                 waiter=None) -> None:
+                 waiter=None, on_loop=False) -> None:
         self.spec, self.argv, self.db_index, self.proto = spec, argv, db_index, proto
         self.conn, self.slot = conn, slot
         self._remaining = shard_count
@@ -108,19 +54,37 @@ class GlobalOp:
         """Optional callable(shards) for server-internal global work (INFO, shutdown snapshots)."""
         self.waiter = waiter
         """Set when this op retries a blocked client whose keys span shards."""
+        self.on_loop = on_loop
+        """Run `run(view)` on the event-loop thread while every shard is parked (MULTI/EXEC)."""
 
     def arrive(self, shard: ShardActor) -> None:
         with self._lock:
             self._remaining -= 1
             last = self._remaining == 0
-        if not last:
-            shard.flush_replies()
-            self._released.wait()
+        if last and not self.on_loop:
+            try:
+                shard.run_global(self)
+            finally:
+                self._released.set()
             return
+        shard.flush_replies()
+        if last:
+            # Every shard is parked: let the loop thread run the work, then release us all.
+            shard.loop.call_soon_threadsafe(self._run_on_loop, shard.view_factory())
+        self._released.wait()
+        if shard.store.ready:
+            shard._serve_ready(shard.store)
+
+    def _run_on_loop(self, view) -> None:
         try:
-            shard.run_global(self)
+            self.run(view)
+        except Exception:
+            log.error("global task failed on the loop:\n%s", traceback.format_exc())
         finally:
             self._released.set()
+
+    def release(self) -> None:
+        self._released.set()
 
 
 class ShardActor(pykka.ThreadingActor):
@@ -162,8 +126,13 @@ class ShardActor(pykka.ThreadingActor):
             for entry in message:
                 if type(entry) is tuple:
                     spec, argv, db_index, proto, conn, slot = entry
+                    watched = spec.is_write and self.store.watched
+                    if watched:
+                        before = self.store.dirty
                     try:
                         slot[0] = execute_one(spec, dbs[db_index], argv, proto, stats)
+                        if watched and self.store.dirty != before:
+                            touch_command_keys(self._own_store, spec, argv, db_index)
                     except Block as block:
                         self._park(Waiter(spec, argv, db_index, proto, conn, slot, block, False),
                                    lambda key: self.store)
@@ -174,6 +143,8 @@ class ShardActor(pykka.ThreadingActor):
                         self._serve_ready(self.store)
                 elif entry == TICK:
                     self._active_expire()
+                elif type(entry) is ExecEntry:
+                    self._run_exec(entry)
                 else:
                     entry.arrive(self)
             stats.entries += len(message)
@@ -201,8 +172,13 @@ class ShardActor(pykka.ThreadingActor):
                 log.error("global task failed:\n%s", traceback.format_exc())
             return
         waiter = op.waiter
+        db = view.dbs[op.db_index]
+        first = view.parts[0]
+        before = first.dirty
         try:
-            data = execute_one(op.spec, view.dbs[op.db_index], op.argv, op.proto, self.stats)
+            data = execute_one(op.spec, db, op.argv, op.proto, self.stats)
+            if op.spec.is_write and first.dirty != before:
+                touch_command_keys(lambda key: db.part(key).store, op.spec, op.argv, op.db_index)
         except Block as block:
             if waiter is None:
                 waiter = Waiter(op.spec, op.argv, op.db_index, op.proto, op.conn, op.slot, block,
@@ -220,6 +196,19 @@ class ShardActor(pykka.ThreadingActor):
             if store.ready:
                 self._serve_ready(store)
         self.flush_replies()
+
+    def _own_store(self, key: bytes) -> Store:
+        return self.store
+
+    def _run_exec(self, entry: ExecEntry) -> None:
+        """A whole MULTI/EXEC whose keys all live here: atomic because nothing else runs meanwhile."""
+        store = self.store
+        entry.slot[0] = run_queued(entry.conn, entry.commands, entry.db_index, entry.proto,
+                                   store.dbs.__getitem__, self._own_store, [store], self.stats,
+                                   None, entry.token)
+        self.touched[entry.conn] = self.touched.get(entry.conn, 0) + 1
+        if store.ready:
+            self._serve_ready(store)
 
     # -- blocked clients (see actors/blocking.py) ------------------------------------------------------
 

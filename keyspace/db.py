@@ -73,6 +73,22 @@ class Store:
         """Keys with waiters that received data during the current command (signal_ready)."""
         self.no_block = False
         """True while running MULTI/EXEC or a script: blocking commands must not block."""
+        self.watched: dict[tuple[int, bytes], set] = {}
+        """(db index, key) -> WATCH tokens of the clients watching it (commands/transactions.py)."""
+
+    def touch_watched(self, db_index: int, key: bytes) -> None:
+        """The key was modified: every client watching it will see its EXEC fail (signalModifiedKey)."""
+        tokens = self.watched.get((db_index, key))
+        if tokens:
+            for token in list(tokens):
+                token.dirty = True
+
+    def touch_watched_in_db(self, db_index: int, present) -> None:
+        """FLUSHDB/SWAPDB: touch watched keys of `db_index` for which `present(key)` is true."""
+        for (index, key), tokens in list(self.watched.items()):
+            if index == db_index and present(key):
+                for token in list(tokens):
+                    token.dirty = True
         self.config: dict = {}
         """The server's typed option values (Config.values), read by handlers that obey limits."""
         self.expired_hook: Callable[[Keyspace, bytes], None] | None = None
@@ -81,6 +97,10 @@ class Store:
     def swap(self, a: int, b: int) -> None:
         """SWAPDB: exchange the contents of two databases; the Keyspace objects keep their index."""
         da, db_ = self.dbs[a], self.dbs[b]
+        if self.watched:
+            either = lambda key: key in da.data or key in db_.data  # noqa: E731
+            self.touch_watched_in_db(a, either)
+            self.touch_watched_in_db(b, either)
         da.data, db_.data = db_.data, da.data
         da.expires, db_.expires = db_.expires, da.expires
         da._heap, db_._heap = db_._heap, da._heap
@@ -197,6 +217,8 @@ class Keyspace:
         return value
 
     def flush(self) -> None:
+        if self.store.watched:
+            self.store.touch_watched_in_db(self.index, self.data.__contains__)
         self.data = {}
         self.expires = {}
         self._heap = []
@@ -224,6 +246,8 @@ class Keyspace:
         del self.data[key]
         del self.expires[key]
         self.store.expired_keys += 1
+        if self.store.watched:
+            self.store.touch_watched(self.index, key)
         hook = self.store.expired_hook
         if hook is not None:
             hook(self, key)

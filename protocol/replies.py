@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 
 __all__ = [
-    "SetReply", "Verbatim", "Push", "ErrorReply", "NULL_ARRAY", "OK", "QUEUED", "PONG",
+    "SetReply", "Verbatim", "Push", "ErrorReply", "NULL_ARRAY", "DEFERRED", "OK", "QUEUED", "PONG",
     "encode", "encode_error", "format_double",
 ]
 
@@ -61,6 +61,17 @@ class _NullArray:
 
 
 NULL_ARRAY = _NullArray()
+
+
+class _Deferred:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "DEFERRED"
+
+
+DEFERRED = _Deferred()
+"""Returned by a LOCAL handler that queued its own reply slot and will fill it later (EXEC)."""
 OK = "OK"
 QUEUED = "QUEUED"
 PONG = "PONG"

@@ -1,0 +1,76 @@
+"""Running one command: the handler call, reply encoding, error replies and per-command stats.
+
+Used by shards (batches), by the loop (LOCAL commands) and by transactions; kept apart so that
+none of them has to import the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+
+from commands.blocking import Block
+from protocol.errors import CommandError
+from protocol.replies import DEFERRED, encode, encode_error
+
+__all__ = ["ExecStats", "execute_one"]
+
+log = logging.getLogger("shardis.exec")
+
+_OK_BYTES = b"+OK\r\n"
+
+
+class ExecStats:
+    """Per-executor counters, summed by INFO. Only the owning thread writes them."""
+
+    __slots__ = ("commands", "errors", "messages", "entries", "busy")
+
+    def __init__(self) -> None:
+        self.commands: dict = {}    # spec -> [calls, usec, failed]
+        self.errors: dict = {}      # error prefix -> count
+        self.messages = 0
+        self.entries = 0
+        self.busy = 0.0
+
+
+def execute_one(spec, db, argv, proto, stats: ExecStats) -> bytes:
+    """Run one command and return its encoded reply; errors become error replies.
+
+    `db` is a Keyspace (or a sharded view) for KEYS/ALL commands and the connection for LOCAL ones.
+    """
+    start = time.perf_counter()
+    try:
+        reply = spec.handler(db, argv)
+        failed = False
+        if proto is None:  # a LOCAL command may switch the protocol (HELLO): encode for the new one
+            proto = db.proto
+        if reply is DEFERRED:
+            data = None
+        elif reply == "OK" and type(reply) is str:
+            data = _OK_BYTES
+        elif type(reply) is bytes:
+            data = b"$%d\r\n%s\r\n" % (len(reply), reply)
+        else:
+            data = encode(reply, proto)
+    except Block:
+        raise  # the shard parks the client (actors/blocking.py)
+    except CommandError as exc:
+        failed = True
+        data = encode_error(exc.message)
+        prefix = exc.message.split(" ", 1)[0]
+        stats.errors[prefix] = stats.errors.get(prefix, 0) + 1
+    except Exception:  # a bug: keep serving, log it, tell the client
+        failed = True
+        log.error("internal error running %s:\n%s", spec.fullname, traceback.format_exc())
+        data = encode_error("ERR internal error")
+        stats.errors["ERR"] = stats.errors.get("ERR", 0) + 1
+    usec = (time.perf_counter() - start) * 1e6
+    counters = stats.commands.get(spec)
+    if counters is None:
+        stats.commands[spec] = [1, usec, int(failed)]
+    else:
+        counters[0] += 1
+        counters[1] += usec
+        counters[2] += failed
+    return data
