@@ -21,7 +21,7 @@ from actors.execution import execute_one
 from actors.shard import GlobalOp
 from actors.transaction import ExecEntry, WatchToken, run_queued, unwatch_all
 from commands.registry import COMMANDS, Route, lookup
-from protocol.errors import NOAUTH, CommandError, ProtocolError, unknown_command, wrong_arity
+from protocol.errors import LOADING, NOAUTH, CommandError, ProtocolError, unknown_command, wrong_arity
 from protocol.reader import RequestReader
 from protocol.replies import DEFERRED, encode_error
 
@@ -172,6 +172,9 @@ class ConnectionActor:
             if not self.authenticated and not spec.no_auth:
                 self._reject(NOAUTH)
                 continue
+            if server.loading and "loading" not in spec.flags:
+                self._reject(LOADING)
+                continue
             if self.multi is not None and spec.fullname not in _RUN_INSIDE_MULTI:
                 if "no_multi" in spec.flags:
                     self._reject("ERR Command not allowed inside a transaction")
@@ -300,13 +303,10 @@ class ConnectionActor:
 
         def run(view) -> None:
             owner = view.dbs[0].part
-            slot[0] = run_queued(self, queued, self.db, self.proto, view.dbs.__getitem__,
-                                 lambda key: owner(key).store, view.parts, server.local_stats,
-                                 server.local_stats, token)
-            self.inflight -= 1
-            self.flush()
-            if self.backlog and not self.inflight:
-                self.resume()
+            data = run_queued(self, queued, self.db, self.proto, view.dbs.__getitem__,
+                              lambda key: owner(key).store, view.parts, server.local_stats,
+                              server.local_stats, token)
+            server.finish_on_loop(view.parts, self, slot, data)
         server.dispatcher.submit_global(GlobalOp(None, None, self.db, self.proto, self, slot,
                                                  server.shard_map.count, run=run, on_loop=True))
         return DEFERRED

@@ -14,7 +14,7 @@ from commands.blocking import Block
 from protocol.errors import CommandError
 from protocol.replies import DEFERRED, encode, encode_error
 
-__all__ = ["ExecStats", "execute_one"]
+__all__ = ["ExecStats", "execute_one", "after_write"]
 
 log = logging.getLogger("shardis.exec")
 
@@ -74,3 +74,33 @@ def execute_one(spec, db, argv, proto, stats: ExecStats) -> bytes:
         counters[1] += usec
         counters[2] += failed
     return data
+
+
+def after_write(spec, argv, db_index: int, counters, records: list | None, owner,
+                touch: bool) -> None:
+    """A write command changed the dataset: append its write records and touch WATCHed keys.
+
+    `counters` is the Store whose `also` list the handler used (db.propagate); `records` receives
+    the deterministic records (ARCHITECTURE §4): the handler's rewrites if it made any (wrapped in
+    MULTI/EXEC when there are several), else the command as received. With `touch`, WATCHed keys
+    named by the command are marked modified; `owner(key)` gives the Store that owns a key.
+    """
+    also = counters.also
+    if records is not None:
+        if not also:
+            records.append((db_index, argv))
+        elif len(also) == 1:
+            records.append(also[0])
+        else:
+            records.append((also[0][0], [b"MULTI"]))
+            records.extend(also)
+            records.append((also[-1][0], [b"EXEC"]))
+    if also:
+        also.clear()
+    if not touch:
+        return
+    for pos in spec.key_positions(argv):
+        key = argv[pos]
+        store = owner(key)
+        if store.watched:
+            store.touch_watched(db_index, key)

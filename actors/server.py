@@ -19,6 +19,7 @@ import config as config_pkg
 import commands  # noqa: F401  (registers every command family)
 from actors.blocking import DONE
 from actors.connection import ConnectionActor
+from actors.loading import start_loading
 from actors.shard import TICK, ExecStats, GlobalOp, ShardActor
 from keyspace.db import Store
 from keyspace.routing import ShardMap
@@ -97,6 +98,12 @@ class Server:
         self._paused_clients: list = []
         self.active_expire_enabled = True
         self.shutdown_requested = asyncio.Event()
+        self.loading = False
+        self.exit_code = 0
+        self.persistence_ref = None
+        self.persistence_actor = None
+        self._fsync_timer = None
+        self._persistence_actor_box: list = []
         self.listeners: list = []
         # Shards
         n = cfg["shards"]
@@ -266,6 +273,19 @@ class Server:
             if conn.backlog and not conn.inflight:
                 conn.resume()
 
+    def finish_on_loop(self, parts, conn, slot, data: bytes) -> None:
+        """End of loop-run global work (EXEC): records go to the AOF before the shards resume,
+        and under appendfsync always the reply waits for the fsync."""
+        records = parts[0].records
+        if records:
+            parts[0].records = []
+            if self.config["appendfsync"] == "always":
+                self.persistence_ref.tell((records, [(slot, data)], {conn: 1}))
+                return
+            self.persistence_ref.tell((records, None, None))
+        slot[0] = data
+        _deliver({conn: 1})
+
     def retry_global(self, waiter) -> None:
         """Re-run a waiter whose keys span shards, with every shard parked."""
         self.dispatcher.submit_global(GlobalOp(waiter.spec, waiter.argv, waiter.db_index,
@@ -282,6 +302,34 @@ class Server:
         """Run fn(sharded_store) with every shard parked (fire and forget)."""
         self.dispatcher.submit_global(GlobalOp(None, None, 0, 2, None, None,
                                                self.shard_map.count, run=fn))
+
+    # -- persistence (actors/persistence.py) --------------------------------------------------------
+
+    def start_persistence(self) -> None:
+        """Open the AOF for appending and point every shard's write stream at the actor."""
+        cfg = self.config
+        if not cfg["appendonly"]:
+            return
+        from actors.persistence import AofSink, PersistenceActor
+        sink = AofSink.open(os.getcwd(), cfg)
+        policy = cfg["appendfsync"]
+        self.persistence_ref = PersistenceActor.start(sink, self.loop, _deliver, policy,
+                                                      self._persistence_actor_box)
+        self.persistence_actor = self._persistence_actor_box[0]
+        for actor in self.shard_actors:
+            actor.persistence = self.persistence_ref
+            actor.hold_replies = policy == "always"
+        for store in self.stores:
+            store.records = []
+        self._schedule_fsync()
+
+    def _schedule_fsync(self) -> None:
+        if self.persistence_ref is None:
+            return
+        if self.config["appendfsync"] == "everysec":
+            from actors.persistence import FSYNC
+            self.persistence_ref.tell(FSYNC)
+        self._fsync_timer = self.loop.call_later(1.0, self._schedule_fsync)
 
     def _schedule_expire(self) -> None:
         hz = max(1, min(500, self.config["hz"]))
@@ -320,9 +368,27 @@ class Server:
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if not self.listeners:
             raise OSError(f"no address to listen on (bind {' '.join(cfg['bind'])})")
+        self.loading = True
+        start_loading(self, self._loaded)
+        await self.shutdown_requested.wait()
+
+    def _loaded(self, error) -> None:
+        """The dataset is in the stores (or could not be loaded): start serving for real."""
+        if error is not None:
+            log.error("Fatal error loading the dataset: %s", error)
+            self.exit_code = 1
+            self.request_shutdown("Can't load the dataset")
+            return
+        self.loading = False
+        try:
+            self.start_persistence()
+        except OSError as exc:
+            log.error("Can't open the append-only file: %s", exc)
+            self.exit_code = 1
+            self.request_shutdown("Can't open the AOF")
+            return
         self._schedule_expire()
         log.info("Ready to accept connections tcp")
-        await self.shutdown_requested.wait()
 
     def request_shutdown(self, reason: str) -> None:
         if not self.shutdown_requested.is_set():
@@ -336,11 +402,20 @@ class Server:
             self._expire_timer.cancel()
         for conn in list(self.clients.values()):
             conn.close()
+        if self._fsync_timer is not None:
+            self._fsync_timer.cancel()
         for ref in reversed(self.shard_refs):
             try:
                 ref.stop(timeout=10)
             except Exception:  # noqa: BLE001 - shutting down regardless
                 log.exception("shard did not stop cleanly")
+        if self.persistence_ref is not None:
+            # Shards are stopped, so every record is in the actor's inbox: flush and fsync it.
+            try:
+                self.persistence_ref.stop(timeout=30)
+                log.info("Append-only file flushed and synced.")
+            except Exception:  # noqa: BLE001 - shutting down regardless
+                log.exception("the persistence actor did not stop cleanly")
 
 
 # -- command line -----------------------------------------------------------------------------------------
@@ -420,6 +495,7 @@ def main(argv: list[str] | None = None) -> int:
     code = 0
     try:
         loop.run_until_complete(server.serve())
+        code = server.exit_code
     except OSError as exc:
         log.error("Failed listening on port %d (tcp): %s", cfg["port"], exc)
         code = 1

@@ -23,8 +23,8 @@ from collections import deque
 import pykka
 
 from actors.blocking import DONE, Waiter
-from actors.execution import ExecStats, execute_one
-from actors.transaction import ExecEntry, run_queued, touch_command_keys
+from actors.execution import ExecStats, after_write, execute_one
+from actors.transaction import ExecEntry, run_queued
 from commands.blocking import Block
 from keyspace.db import Store
 from protocol.replies import encode
@@ -109,8 +109,11 @@ class ShardActor(pykka.ThreadingActor):
         self.view_factory = None            # set by the server: () -> ShardedStore over all shards
         self.on_blocked = None              # loop-side: arm a waiter's timeout (set by the server)
         self.retry_global = None            # loop-side: re-run a multi-shard waiter as a global op
+        self.persistence = None             # the persistence actor's ref, when the AOF is on
+        self.hold_replies = False           # appendfsync always: replies wait for the fsync
         # Per-batch state
         self.touched: dict = {}             # connection -> reply slots filled in this batch
+        self.fills: list = []               # (slot, reply) held back while hold_replies
         # Observability (INFO actors)
         self.stats = ExecStats()
         self.expire_budget = hz_budget      # seconds an active-expiry cycle may take
@@ -121,26 +124,32 @@ class ShardActor(pykka.ThreadingActor):
         started = time.perf_counter()
         stats = self.stats
         stats.messages += 1
-        dbs = self.store.dbs
+        store = self.store
+        dbs = store.dbs
         try:
             for entry in message:
                 if type(entry) is tuple:
                     spec, argv, db_index, proto, conn, slot = entry
-                    watched = spec.is_write and self.store.watched
-                    if watched:
-                        before = self.store.dirty
+                    tracked = spec.is_write and (store.records is not None or store.watched)
+                    if tracked:
+                        before = store.dirty
                     try:
-                        slot[0] = execute_one(spec, dbs[db_index], argv, proto, stats)
-                        if watched and self.store.dirty != before:
-                            touch_command_keys(self._own_store, spec, argv, db_index)
+                        data = execute_one(spec, dbs[db_index], argv, proto, stats)
                     except Block as block:
                         self._park(Waiter(spec, argv, db_index, proto, conn, slot, block, False),
-                                   lambda key: self.store)
+                                   self._own_store)
                         continue
+                    if tracked and store.dirty != before:
+                        after_write(spec, argv, db_index, store, store.records, self._own_store,
+                                    bool(store.watched))
+                    if self.hold_replies:
+                        self.fills.append((slot, data))
+                    else:
+                        slot[0] = data
                     touched = self.touched  # re-read: a global op may have flushed it
                     touched[conn] = touched.get(conn, 0) + 1
-                    if self.store.ready:
-                        self._serve_ready(self.store)
+                    if store.ready:
+                        self._serve_ready(store)
                 elif entry == TICK:
                     self._active_expire()
                 elif type(entry) is ExecEntry:
@@ -156,11 +165,45 @@ class ShardActor(pykka.ThreadingActor):
 
     # -- helpers -----------------------------------------------------------------------------------
 
+    def _fill(self, conn, slot, data: bytes) -> None:
+        """Answer one command (held back until fsynced under appendfsync always)."""
+        if self.hold_replies:
+            self.fills.append((slot, data))
+        else:
+            slot[0] = data
+        self.touched[conn] = self.touched.get(conn, 0) + 1
+
     def flush_replies(self) -> None:
-        """Hand every reply produced so far back to the loop in one call_soon_threadsafe."""
+        """Hand the batch's write records to the persistence actor and its replies to the loop.
+
+        Under `appendfsync always` the replies travel with the records: the persistence actor
+        fills the slots and wakes the loop only after the fsync (group commit per batch).
+        """
+        records = self.store.records
+        if records:
+            self.store.records = []
+            if self.hold_replies:
+                fills, self.fills = self.fills, []
+                touched, self.touched = self.touched, {}
+                self.persistence.tell((records, fills, touched))
+                return
+            self.persistence.tell((records, None, None))
+        if self.fills:
+            for slot, data in self.fills:
+                slot[0] = data
+            self.fills = []
         if self.touched:
             touched, self.touched = self.touched, {}
             self.loop.call_soon_threadsafe(self.deliver, touched)
+
+    def gather_records(self, parts) -> None:
+        """Global mode: records other (parked) stores produced belong to this op, in order."""
+        mine = self.store.records
+        for part in parts:
+            if part is not self.store and part.records:
+                if mine is not None:
+                    mine.extend(part.records)
+                part.records = [] if part.records is not None else None
 
     def run_global(self, op: GlobalOp) -> None:
         """Run a global op while every other shard is parked (called on the last to arrive)."""
@@ -170,6 +213,7 @@ class ShardActor(pykka.ThreadingActor):
                 op.run(view)
             except Exception:
                 log.error("global task failed:\n%s", traceback.format_exc())
+            self.gather_records(view.parts)
             return
         waiter = op.waiter
         db = view.dbs[op.db_index]
@@ -177,24 +221,26 @@ class ShardActor(pykka.ThreadingActor):
         before = first.dirty
         try:
             data = execute_one(op.spec, db, op.argv, op.proto, self.stats)
-            if op.spec.is_write and first.dirty != before:
-                touch_command_keys(lambda key: db.part(key).store, op.spec, op.argv, op.db_index)
         except Block as block:
             if waiter is None:
                 waiter = Waiter(op.spec, op.argv, op.db_index, op.proto, op.conn, op.slot, block,
                                 True)
-                self._park(waiter, lambda key: view.dbs[op.db_index].part(key).store)
+                self._park(waiter, lambda key: db.part(key).store)
             elif waiter.end_serve(False):
                 self._answer_timeout(waiter)
             data = None
+        self.gather_records(view.parts)
         if data is not None:
+            if op.spec.is_write and first.dirty != before:
+                after_write(op.spec, op.argv, op.db_index, first, self.store.records,
+                            lambda key: db.part(key).store, True)
             if waiter is not None:
                 waiter.end_serve(True)
-            op.slot[0] = data
-            self.touched[op.conn] = self.touched.get(op.conn, 0) + 1
+            self._fill(op.conn, op.slot, data)
         for store in view.parts:
             if store.ready:
                 self._serve_ready(store)
+        self.gather_records(view.parts)
         self.flush_replies()
 
     def _own_store(self, key: bytes) -> Store:
@@ -203,10 +249,10 @@ class ShardActor(pykka.ThreadingActor):
     def _run_exec(self, entry: ExecEntry) -> None:
         """A whole MULTI/EXEC whose keys all live here: atomic because nothing else runs meanwhile."""
         store = self.store
-        entry.slot[0] = run_queued(entry.conn, entry.commands, entry.db_index, entry.proto,
-                                   store.dbs.__getitem__, self._own_store, [store], self.stats,
-                                   None, entry.token)
-        self.touched[entry.conn] = self.touched.get(entry.conn, 0) + 1
+        data = run_queued(entry.conn, entry.commands, entry.db_index, entry.proto,
+                          store.dbs.__getitem__, self._own_store, [store], self.stats, None,
+                          entry.token)
+        self._fill(entry.conn, entry.slot, data)
         if store.ready:
             self._serve_ready(store)
 
@@ -239,6 +285,7 @@ class ShardActor(pykka.ThreadingActor):
                         continue
                     if not waiter.begin_serve():
                         break
+                    before = store.dirty
                     try:
                         data = execute_one(waiter.spec, dbs[waiter.db_index], waiter.argv,
                                            waiter.proto, self.stats)
@@ -250,14 +297,15 @@ class ShardActor(pykka.ThreadingActor):
                         break  # the key is empty again: the rest keep waiting
                     queue_.popleft()
                     waiter.end_serve(True)
-                    waiter.slot[0] = data
-                    self.touched[waiter.conn] = self.touched.get(waiter.conn, 0) + 1
+                    if store.dirty != before:
+                        after_write(waiter.spec, waiter.argv, waiter.db_index, store,
+                                    self.store.records, lambda key: store, bool(store.watched))
+                    self._fill(waiter.conn, waiter.slot, data)
                 if not queue_:
                     store.blocked.pop(item, None)
 
     def _answer_timeout(self, waiter: Waiter) -> None:
-        waiter.slot[0] = encode(waiter.timeout_reply, waiter.proto)
-        self.touched[waiter.conn] = self.touched.get(waiter.conn, 0) + 1
+        self._fill(waiter.conn, waiter.slot, encode(waiter.timeout_reply, waiter.proto))
 
     def _prune_waiters(self) -> None:
         """Drop finished waiters (timed out, disconnected) from the key queues."""

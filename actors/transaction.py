@@ -13,12 +13,12 @@ token dirty. The check at EXEC runs in the same critical section as the commands
 
 from __future__ import annotations
 
-from actors.shard import execute_one
+from actors.execution import after_write, execute_one
 from commands.blocking import Block
 from commands.registry import Route
 from protocol.replies import NULL_ARRAY, encode, encode_error
 
-__all__ = ["WatchToken", "ExecEntry", "run_queued", "touch_command_keys", "unwatch_all"]
+__all__ = ["WatchToken", "ExecEntry", "run_queued", "unwatch_all"]
 
 
 class WatchToken:
@@ -39,15 +39,6 @@ class ExecEntry:
     def __init__(self, commands, db_index, proto, conn, slot, token) -> None:
         self.commands, self.db_index, self.proto = commands, db_index, proto
         self.conn, self.slot, self.token = conn, slot, token
-
-
-def touch_command_keys(owner, spec, argv, db_index: int) -> None:
-    """A write changed the dataset: touch every key it names (owner(key) -> Store)."""
-    for pos in spec.key_positions(argv):
-        key = argv[pos]
-        store = owner(key)
-        if store.watched:
-            store.touch_watched(db_index, key)
 
 
 def unwatch_all(token: WatchToken) -> None:
@@ -75,6 +66,8 @@ def run_queued(conn, commands, db_index: int, proto: int, dbs_of, owner, stores,
         return encode(NULL_ARRAY, proto)
     for store in stores:
         store.no_block = True
+    records = stores[0].records
+    mark = len(records) if records is not None else 0
     parts = []
     try:
         for spec, argv in commands:
@@ -89,9 +82,18 @@ def run_queued(conn, commands, db_index: int, proto: int, dbs_of, owner, stores,
                 except Block:  # cannot happen with no_block set; be safe anyway
                     data = encode_error("ERR internal error")
                 if spec.is_write and stores[0].dirty != before:
-                    touch_command_keys(owner, spec, argv, db_index)
+                    after_write(spec, argv, db_index, stores[0], stores[0].records, owner, True)
             parts.append(data if data is not None else b"")
     finally:
         for store in stores:
             store.no_block = False
+    records = stores[0].records
+    if records is not None:
+        for store in stores[1:]:  # expirations in other parts during the transaction
+            if store.records:
+                records.extend(store.records)
+                store.records = []
+        if len(records) - mark > 1:  # several effects: replay them as one transaction
+            records.insert(mark, (records[mark][0], [b"MULTI"]))
+            records.append((records[-1][0], [b"EXEC"]))
     return b"*%d\r\n" % len(parts) + b"".join(parts)

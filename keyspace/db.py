@@ -73,6 +73,12 @@ class Store:
         """Keys with waiters that received data during the current command (signal_ready)."""
         self.no_block = False
         """True while running MULTI/EXEC or a script: blocking commands must not block."""
+        # The write stream (ARCHITECTURE §4). `records` is None while nothing consumes it.
+        self.records: list | None = None
+        """(db index, argv) write records of the current batch, in execution order."""
+        self.also: list = []
+        """Records a handler emitted for the command now running, replacing its argv (Redis's
+        rewriteClientCommandVector/alsoPropagate): relative TTLs made absolute, SPOP as SREM ..."""
         self.watched: dict[tuple[int, bytes], set] = {}
         """(db index, key) -> WATCH tokens of the clients watching it (commands/transactions.py)."""
 
@@ -150,6 +156,14 @@ class Keyspace:
         if value is not None and not isinstance(value, cls):
             raise CommandError(WRONGTYPE)
         return value
+
+    def propagate(self, *argv: bytes) -> None:
+        """Write `argv` to the AOF/replication stream instead of the command as received.
+
+        Call it once per effect; several calls are wrapped in MULTI/EXEC. A write command that
+        changes the dataset and calls nothing is propagated verbatim.
+        """
+        self.store.also.append((self.index, list(argv)))
 
     def signal_ready(self, key: bytes) -> None:
         """A push made `key` servable: wake clients blocked on it (Redis's signalKeyAsReady).
@@ -246,6 +260,9 @@ class Keyspace:
         del self.data[key]
         del self.expires[key]
         self.store.expired_keys += 1
+        records = self.store.records
+        if records is not None:
+            records.append((self.index, [b"DEL", key]))
         if self.store.watched:
             self.store.touch_watched(self.index, key)
         hook = self.store.expired_hook

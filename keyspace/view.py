@@ -87,6 +87,9 @@ class ShardedKeyspace:
     def persist(self, key):
         return self.part(key).persist(key)
 
+    def propagate(self, *argv):
+        self.store.parts[0].also.append((self.index, list(argv)))
+
     def signal_ready(self, key):
         self.part(key).signal_ready(key)
 
