@@ -23,7 +23,7 @@ from actors.transaction import ExecEntry, WatchToken, run_queued, unwatch_all
 from commands.registry import COMMANDS, Route, lookup
 from protocol.errors import LOADING, NOAUTH, CommandError, ProtocolError, unknown_command, wrong_arity
 from protocol.reader import RequestReader
-from protocol.replies import DEFERRED, encode_error
+from protocol.replies import DEFERRED, Frames, Push, encode_error
 
 __all__ = ["ConnectionActor"]
 
@@ -33,6 +33,9 @@ _ROUTE_KEYS, _ROUTE_ALL, _ROUTE_LOCAL = Route.KEYS, Route.ALL, Route.LOCAL
 _RUN_INSIDE_MULTI = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
 """Commands that run at once inside MULTI; everything else is queued (Redis's processCommand)."""
 _QUEUED = b"+QUEUED\r\n"
+_SUBSCRIBED_OK = frozenset({"subscribe", "psubscribe", "ssubscribe", "unsubscribe",
+                            "punsubscribe", "sunsubscribe", "ping", "quit", "reset"})
+"""What a RESP2 client may run while subscribed."""
 _EXECABORT = "EXECABORT Transaction discarded because of previous errors."
 
 
@@ -58,7 +61,6 @@ class ConnectionActor:
         self.no_evict = False
         self.reply_on = True
         self.skip_next_reply = False
-        self.kind = "normal"
         # Request/reply pipeline
         cfg = server.config
         self.reader = RequestReader(max_bulk_len=cfg["proto-max-bulk-len"],
@@ -74,6 +76,11 @@ class ConnectionActor:
         self.multi: list | None = None      # queued (spec, argv) while inside MULTI
         self.multi_error = False            # a command was refused while queueing: EXECABORT
         self.watch_token: WatchToken | None = None
+        # Pub/Sub state: name -> None, insertion-ordered (the broker has the reverse index)
+        self.subscriptions: dict[str, dict[bytes, None]] = {
+            "channels": {}, "patterns": {}, "shard": {}}
+        self.subscribed = False
+        self.pubsub_soft_since = 0.0
 
     # -- asyncio Protocol ----------------------------------------------------------------------------
 
@@ -103,6 +110,8 @@ class ConnectionActor:
             waiter.cancel()
         self.waiters.clear()
         self.unwatch()
+        if self.subscribed:
+            self.server.broker.submit(("drop", self))
 
     def data_received(self, data: bytes) -> None:
         if self.closing:
@@ -174,6 +183,10 @@ class ConnectionActor:
                 continue
             if server.loading and "loading" not in spec.flags:
                 self._reject(LOADING)
+                continue
+            if self.subscribed and self.proto == 2 and spec.fullname not in _SUBSCRIBED_OK:
+                self._reject(f"ERR Can't execute '{spec.fullname}': only (P|S)SUBSCRIBE / "
+                             "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
                 continue
             if self.multi is not None and spec.fullname not in _RUN_INSIDE_MULTI:
                 if "no_multi" in spec.flags:
@@ -326,6 +339,98 @@ class ConnectionActor:
             unwatch_all(self.watch_token)
             self.watch_token = None
 
+    # -- Pub/Sub (actors/pubsub.py) ------------------------------------------------------------------
+
+    @property
+    def kind(self) -> str:
+        """The client type CLIENT LIST/KILL filter on."""
+        return "pubsub" if self.subscribed else "normal"
+
+    def _subscription_count(self, which: str) -> int:
+        subs = self.subscriptions
+        if which == "shard":
+            return len(subs["shard"])
+        return len(subs["channels"]) + len(subs["patterns"])
+
+    def _update_subscribed(self) -> None:
+        subs = self.subscriptions
+        self.subscribed = bool(subs["channels"] or subs["patterns"] or subs["shard"])
+
+    def subscribe(self, which: str, reply: bytes, names: list[bytes]) -> Frames:
+        table = self.subscriptions[which]
+        frames = []
+        added = []
+        for name in names:
+            if name not in table:
+                table[name] = None
+                added.append(name)
+            frames.append(Push([reply, name, self._subscription_count(which)]))
+        if added:
+            self.server.broker.submit(("sub", self, which, added))
+        self._update_subscribed()
+        return Frames(frames)
+
+    def unsubscribe(self, which: str, reply: bytes, names: list[bytes] | None) -> Frames:
+        table = self.subscriptions[which]
+        if names is None:
+            names = list(table)
+            if not names:
+                return Frames([Push([reply, None, self._subscription_count(which)])])
+        frames = []
+        removed = []
+        for name in names:
+            if name in table:
+                del table[name]
+                removed.append(name)
+            frames.append(Push([reply, name, self._subscription_count(which)]))
+        if removed:
+            self.server.broker.submit(("unsub", self, which, removed))
+        self._update_subscribed()
+        return Frames(frames)
+
+    def _deferred_slot(self) -> list:
+        slot = [None]
+        if self.reply_on and not self._skip():
+            self.replies.append(slot)
+        self.inflight += 1
+        return slot
+
+    def publish(self, channel: bytes, message: bytes, sharded: bool) -> None:
+        self.server.broker.submit(("pub", self, self._deferred_slot(), channel, message, sharded))
+
+    def broker_query(self, fn) -> None:
+        self.server.broker.submit(("query", self, self._deferred_slot(), fn, self.proto))
+
+    def push(self, frames: list[bytes]) -> None:
+        """Messages from the broker: after any reply still owed, then check the buffer limits."""
+        if self.closed:
+            return
+        data = frames[0] if len(frames) == 1 else b"".join(frames)
+        if self.replies:
+            self.replies.append([data])
+            self.flush()
+        else:
+            self.transport.write(data)
+        self._check_output_limit()
+
+    def _check_output_limit(self) -> None:
+        """client-output-buffer-limit pubsub: hard limit at once, soft limit after its seconds."""
+        hard, soft, seconds = self.server.config["client-output-buffer-limit"]["pubsub"]
+        size = self.transport.get_write_buffer_size()
+        now = time.monotonic()
+        over_soft = soft and size > soft
+        if over_soft and not self.pubsub_soft_since:
+            self.pubsub_soft_since = now
+        elif not over_soft:
+            self.pubsub_soft_since = 0.0
+        if (hard and size > hard) or (over_soft and now - self.pubsub_soft_since >= seconds):
+            log.warning("Client id=%d addr=%s scheduled to be closed ASAP for overcoming of "
+                        "output buffer limits.", self.id, self.addr)
+            self.closed = True
+            self.server.clients.pop(self.id, None)
+            self.server.broker.submit(("drop", self))
+            self.transport.abort()
+
     # -- replies -------------------------------------------------------------------------------------
 
     def flush(self) -> None:
@@ -367,5 +472,10 @@ class ConnectionActor:
         self.multi = None
         self.multi_error = False
         self.unwatch()
+        if self.subscribed:
+            for table in self.subscriptions.values():
+                table.clear()
+            self.subscribed = False
+            self.server.broker.submit(("drop", self))
         self.authenticated = not self.server.config["requirepass"]
         self.reader.authenticated = self.authenticated

@@ -72,6 +72,14 @@ def _deliver(touched: dict) -> None:
             conn.resume()
 
 
+def _deliver_pubsub(pushes: dict, touched: dict) -> None:
+    """Runs on the loop: the broker's fan-out (one write per subscriber) and its replies."""
+    for conn, frames in pushes.items():
+        conn.push(frames)
+    if touched:
+        _deliver(touched)
+
+
 class Server:
     """State shared by every connection on the loop thread."""
 
@@ -121,6 +129,11 @@ class Server:
             actor.on_blocked = self.on_blocked
             actor.retry_global = self.retry_global
         self.dispatcher = Dispatcher(loop, self.shard_refs)
+        from actors.pubsub import BrokerActor, BrokerDispatcher
+        brokers: list = []
+        self.broker_ref = BrokerActor.start(loop, _deliver_pubsub, brokers)
+        self.broker_actor = brokers[0]
+        self.broker = BrokerDispatcher(loop, self.broker_ref)
         self._expire_timer = None
         self._watch_config(cfg)
 
@@ -409,6 +422,10 @@ class Server:
                 ref.stop(timeout=10)
             except Exception:  # noqa: BLE001 - shutting down regardless
                 log.exception("shard did not stop cleanly")
+        try:
+            self.broker_ref.stop(timeout=10)
+        except Exception:  # noqa: BLE001 - shutting down regardless
+            log.exception("the pub/sub broker did not stop cleanly")
         if self.persistence_ref is not None:
             # Shards are stopped, so every record is in the actor's inbox: flush and fsync it.
             try:

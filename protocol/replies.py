@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 
 __all__ = [
-    "SetReply", "Verbatim", "Push", "ErrorReply", "NULL_ARRAY", "DEFERRED", "OK", "QUEUED", "PONG",
+    "SetReply", "Verbatim", "Push", "Frames", "ErrorReply", "NULL_ARRAY", "DEFERRED", "OK", "QUEUED", "PONG",
     "encode", "encode_error", "format_double",
 ]
 
@@ -37,6 +37,12 @@ class SetReply(list):
 
 class Push(list):
     """Out-of-band data (pub/sub messages): a RESP3 push frame, a plain array in RESP2."""
+
+    __slots__ = ()
+
+
+class Frames(list):
+    """Several top-level replies to one command (SUBSCRIBE a b answers once per channel)."""
 
     __slots__ = ()
 
@@ -174,8 +180,13 @@ def _build(resp3: bool) -> dict:
             type(None): null, _NullArray: null_array, bool: boolean, float: double,
             dict: mapping, SetReply: array, Push: array, Verbatim: verbatim,
         })
+    def frames(value, out):
+        for item in value:
+            _encode_into(item, out, table)
+
     table[list] = array
     table[tuple] = array
+    table[Frames] = frames
     return table
 
 
