@@ -388,18 +388,27 @@ class ConnectionActor:
         self._update_subscribed()
         return Frames(frames)
 
-    def _deferred_slot(self) -> list:
+    def deferred_slot(self) -> list:
+        """A reply slot for an answer that comes later (PUBLISH, SAVE): the command stays in flight."""
         slot = [None]
         if self.reply_on and not self._skip():
             self.replies.append(slot)
         self.inflight += 1
         return slot
 
+    def fill_deferred(self, slot: list, data: bytes) -> None:
+        """On the loop: answer a deferred command (see deferred_slot)."""
+        slot[0] = data
+        self.inflight -= 1
+        self.flush()
+        if self.backlog and not self.inflight:
+            self.resume()
+
     def publish(self, channel: bytes, message: bytes, sharded: bool) -> None:
-        self.server.broker.submit(("pub", self, self._deferred_slot(), channel, message, sharded))
+        self.server.broker.submit(("pub", self, self.deferred_slot(), channel, message, sharded))
 
     def broker_query(self, fn) -> None:
-        self.server.broker.submit(("query", self, self._deferred_slot(), fn, self.proto))
+        self.server.broker.submit(("query", self, self.deferred_slot(), fn, self.proto))
 
     def push(self, frames: list[bytes]) -> None:
         """Messages from the broker: after any reply still owed, then check the buffer limits."""

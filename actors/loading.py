@@ -8,6 +8,7 @@ global mode uses, and every command of the AOF goes through its normal handler.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
@@ -55,6 +56,7 @@ class Loader:
         self.keys_loaded = 0
         self.keys_expired = 0
         self.warnings: list[str] = []
+        self.now = int(time.time() * 1000)
 
     # -- AOF -------------------------------------------------------------------------------------
 
@@ -81,16 +83,21 @@ class Loader:
     # -- RDB ---------------------------------------------------------------------------------------
 
     def put_key(self, db_index: int, key: bytes, value, expire_ms: int | None) -> None:
+        if expire_ms is not None and expire_ms <= self.now:
+            self.keys_expired += 1  # a master drops keys that expired while on disk
+            return
         db = self.view.dbs[db_index]
         db.set(key, value)
         if expire_ms is not None:
             db.expire_at(key, expire_ms)
         self.keys_loaded += 1
 
-    def load_rdb_bytes(self, data, what: str) -> None:
+    def load_rdb_bytes(self, data, what: str) -> int:
+        """Load an RDB image (a dump.rdb or an AOF base); returns its length (an RDB-preamble
+        AOF continues with commands after it)."""
         from persistence import rdb
         progress = _Progress(what, len(data))
-        rdb.load(data, on_key=self.put_key, progress=progress)
+        return rdb.load(data, on_key=self.put_key, progress=progress)
 
 
 def load_dataset(server) -> None:
@@ -104,15 +111,15 @@ def load_dataset(server) -> None:
     if cfg["appendonly"]:
         from persistence import aof
         aofdir = aof.AofDir(directory, cfg["appendfilename"], cfg["appenddirname"])
-        if aofdir.adopt_legacy():
-            log.info("Upgraded the legacy AOF %s into %s", cfg["appendfilename"],
-                     cfg["appenddirname"])
-        if not aofdir.exists():
-            log.info("No AOF found in %s: starting with an empty dataset", directory)
-            return
-        total = aofdir.total_size()
-        progress = _Progress("AOF", total)
         try:
+            if aofdir.adopt_legacy():
+                log.info("Upgraded the legacy AOF %s into %s", cfg["appendfilename"],
+                         cfg["appenddirname"])
+            if not aofdir.exists():
+                log.info("No AOF found in %s: starting with an empty dataset", directory)
+                return
+            total = aofdir.total_size()
+            progress = _Progress("AOF", total)
             result = aof.load_all(aofdir, truncated_ok=cfg["aof-load-truncated"],
                                   on_rdb=lambda data: loader.load_rdb_bytes(data, "AOF base"),
                                   on_command=loader.run_command,
@@ -142,6 +149,7 @@ def start_loading(server, done) -> threading.Thread:
     """Load in a thread; `done(error_or_None)` is then called on the loop."""
     def work() -> None:
         error = None
+        gc.disable()  # millions of new objects: collections would only rescan them
         try:
             load_dataset(server)
         except LoadError as exc:
@@ -149,6 +157,8 @@ def start_loading(server, done) -> threading.Thread:
         except Exception as exc:  # noqa: BLE001 - a loader bug must still stop startup cleanly
             log.exception("loading failed")
             error = exc
+        finally:
+            gc.enable()
         server.loop.call_soon_threadsafe(done, error)
     thread = threading.Thread(target=work, name="loader", daemon=True)
     thread.start()

@@ -26,7 +26,7 @@ import traceback
 import hiredis
 import pykka
 
-__all__ = ["PersistenceActor", "AofSink", "FSYNC"]
+__all__ = ["PersistenceActor", "FSYNC"]
 
 log = logging.getLogger("shardis.persistence")
 
@@ -60,7 +60,7 @@ class PersistenceActor(pykka.ThreadingActor):
         super().__init__()
         directory.append(self)
         # Collaborators
-        self.sink = sink            # object with write(bytes), fsync(), offset, rotate() (AofSink)
+        self.sink = sink            # the open INCR file: persistence.aof.AofWriter
         self.loop = loop
         self.deliver = deliver
         # State
@@ -169,6 +169,31 @@ class PersistenceActor(pykka.ThreadingActor):
         self.write_ok = False
         self.last_error = str(exc)
 
+    # -- control work, run in stream order (messages that are callables) --------------------------
+
+    def rotate(self, writer) -> None:
+        """A rewrite cut the stream here: later records go to `writer`, a new INCR file."""
+        old, self.sink = self.sink, writer
+        self.db_state = [-1]  # a new file starts with SELECT
+        try:
+            old.fsync()
+            old.close()
+        except OSError as exc:
+            self._failed(exc)
+
+    def reopen_temp_as_incr(self, aofdir) -> None:
+        """The temp INCR was renamed into the manifest's last INCR; our descriptor still points at
+        it (a rename keeps the inode), only its sequence number changed."""
+        last = aofdir.manifest.last_incr()
+        if last is not None:
+            self.sink.seq = last.seq
+
+    def sink_size(self) -> int:
+        return self.sink.size
+
+    def sink_seq(self) -> int:
+        return self.sink.seq
+
     def on_stop(self) -> None:
         try:
             self.sink.fsync()
@@ -183,35 +208,3 @@ def fsync_dir(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-class AofSink:
-    """The INCR file the stream is appended to, in the multi-part AOF directory."""
-
-    def __init__(self, aofdir, fileobj) -> None:
-        self.aofdir = aofdir
-        self.file = fileobj
-        self.offset = 0
-
-    @classmethod
-    def open(cls, directory: str, cfg) -> AofSink:
-        from persistence import aof
-        aofdir = aof.AofDir(directory, cfg["appendfilename"], cfg["appenddirname"])
-        if not aofdir.exists():
-            aofdir.create_empty(rdb_preamble=cfg["aof-use-rdb-preamble"])
-        _path, fileobj = aofdir.open_incr_for_append()
-        return cls(aofdir, fileobj)
-
-    def write(self, data: bytes) -> None:
-        view = memoryview(data)
-        fd = self.file.fileno()
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        self.offset += len(data)
-
-    def fsync(self) -> None:
-        os.fsync(self.file.fileno())
-
-    def close(self) -> None:
-        self.file.close()

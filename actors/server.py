@@ -19,6 +19,7 @@ import config as config_pkg
 import commands  # noqa: F401  (registers every command family)
 from actors.blocking import DONE
 from actors.connection import ConnectionActor
+from actors.durability import Durability
 from actors.loading import start_loading
 from actors.shard import TICK, ExecStats, GlobalOp, ShardActor
 from keyspace.db import Store
@@ -108,10 +109,8 @@ class Server:
         self.shutdown_requested = asyncio.Event()
         self.loading = False
         self.exit_code = 0
-        self.persistence_ref = None
-        self.persistence_actor = None
-        self._fsync_timer = None
-        self._persistence_actor_box: list = []
+        self.deliver = _deliver
+        self.durability = Durability(self)
         self.listeners: list = []
         # Shards
         n = cfg["shards"]
@@ -151,6 +150,8 @@ class Server:
         cfg.on_change("loglevel", lambda name, value: logging.getLogger().setLevel(
             _LEVELS.get(str(value), logging.INFO)))
         cfg.on_change("port", lambda name, value: self._rebind(value, cfg["bind"]))
+        cfg.on_change("appendonly", lambda name, value: self.durability.set_appendonly(value))
+        cfg.on_change("appendfsync", lambda name, value: self.durability.set_appendfsync(value))
         cfg.on_change("bind", lambda name, value: self._rebind(cfg["port"], value))
 
     def _rebind(self, port: int, binds: list[str]) -> None:
@@ -290,12 +291,13 @@ class Server:
         """End of loop-run global work (EXEC): records go to the AOF before the shards resume,
         and under appendfsync always the reply waits for the fsync."""
         records = parts[0].records
-        if records:
+        ref = self.durability.actor_ref
+        if records and ref is not None:
             parts[0].records = []
             if self.config["appendfsync"] == "always":
-                self.persistence_ref.tell((records, [(slot, data)], {conn: 1}))
+                ref.tell((records, [(slot, data)], {conn: 1}))
                 return
-            self.persistence_ref.tell((records, None, None))
+            ref.tell((records, None, None))
         slot[0] = data
         _deliver({conn: 1})
 
@@ -315,34 +317,6 @@ class Server:
         """Run fn(sharded_store) with every shard parked (fire and forget)."""
         self.dispatcher.submit_global(GlobalOp(None, None, 0, 2, None, None,
                                                self.shard_map.count, run=fn))
-
-    # -- persistence (actors/persistence.py) --------------------------------------------------------
-
-    def start_persistence(self) -> None:
-        """Open the AOF for appending and point every shard's write stream at the actor."""
-        cfg = self.config
-        if not cfg["appendonly"]:
-            return
-        from actors.persistence import AofSink, PersistenceActor
-        sink = AofSink.open(os.getcwd(), cfg)
-        policy = cfg["appendfsync"]
-        self.persistence_ref = PersistenceActor.start(sink, self.loop, _deliver, policy,
-                                                      self._persistence_actor_box)
-        self.persistence_actor = self._persistence_actor_box[0]
-        for actor in self.shard_actors:
-            actor.persistence = self.persistence_ref
-            actor.hold_replies = policy == "always"
-        for store in self.stores:
-            store.records = []
-        self._schedule_fsync()
-
-    def _schedule_fsync(self) -> None:
-        if self.persistence_ref is None:
-            return
-        if self.config["appendfsync"] == "everysec":
-            from actors.persistence import FSYNC
-            self.persistence_ref.tell(FSYNC)
-        self._fsync_timer = self.loop.call_later(1.0, self._schedule_fsync)
 
     def _schedule_expire(self) -> None:
         hz = max(1, min(500, self.config["hz"]))
@@ -394,7 +368,7 @@ class Server:
             return
         self.loading = False
         try:
-            self.start_persistence()
+            self.durability.start_at_boot()
         except OSError as exc:
             log.error("Can't open the append-only file: %s", exc)
             self.exit_code = 1
@@ -415,8 +389,6 @@ class Server:
             self._expire_timer.cancel()
         for conn in list(self.clients.values()):
             conn.close()
-        if self._fsync_timer is not None:
-            self._fsync_timer.cancel()
         for ref in reversed(self.shard_refs):
             try:
                 ref.stop(timeout=10)
@@ -426,13 +398,7 @@ class Server:
             self.broker_ref.stop(timeout=10)
         except Exception:  # noqa: BLE001 - shutting down regardless
             log.exception("the pub/sub broker did not stop cleanly")
-        if self.persistence_ref is not None:
-            # Shards are stopped, so every record is in the actor's inbox: flush and fsync it.
-            try:
-                self.persistence_ref.stop(timeout=30)
-                log.info("Append-only file flushed and synced.")
-            except Exception:  # noqa: BLE001 - shutting down regardless
-                log.exception("the persistence actor did not stop cleanly")
+        self.durability.stop()
 
 
 # -- command line -----------------------------------------------------------------------------------------
