@@ -1133,7 +1133,8 @@ _TABLE: list[tuple[str, list[Option]]] = [
         _str("bgsave_cpulist", '""', "CPU affinity of the BGSAVE child" + _NO_EFFECT, null=True, mutable=False),
     ]),
     ("APPEND ONLY MODE", [
-        _yesno("appendonly", "no", "Log every write to the append-only file.", deny_loading=True),
+        _yesno("appendonly", "yes", "Log every write to the append-only file (Shardis: on by default).",
+               deny_loading=True),
         _str("appendfilename", "appendonly.aof", "Base name of the AOF files.", mutable=False,
              check=_basename_check("appendfilename", "filename", False)),
         _str("appenddirname", "appendonlydir", "Directory, inside dir, holding the AOF files.", mutable=False,

@@ -4,7 +4,8 @@ Each test starts its own redis-server on a free loopback port and a Config loade
 arguments, sends both the same commands and compares the replies byte for byte. No Shardis server
 is involved. Options whose values differ on purpose are left out of the comparisons: port and dir
 (each side has its own), shards (Shardis-only), enable-debug-command (Shardis defaults to yes) and
-bind (Shardis defaults to redis.conf's "127.0.0.1 -::1", as a shipped Redis does, not the compiled "* -::*").
+bind (Shardis defaults to redis.conf's "127.0.0.1 -::1", as a shipped Redis does, not the compiled "* -::*") and
+appendonly (on by default in Shardis).
 
 """
 
@@ -26,7 +27,7 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed"),
 ]
 
-DIFFERENT_ON_PURPOSE = {b"port", b"dir", b"shards", b"enable-debug-command", b"bind"}
+DIFFERENT_ON_PURPOSE = {b"port", b"dir", b"shards", b"enable-debug-command", b"bind", b"appendonly"}
 
 
 class RealRedis:

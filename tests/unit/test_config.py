@@ -171,7 +171,7 @@ def test_required_redis_defaults():
     assert cfg["port"] == 6379 and cfg["databases"] == 16 and cfg["shards"] == 1
     assert cfg["save"] == [(3600, 1), (300, 100), (60, 10000)]
     assert cfg.get_string("save") == "3600 1 300 100 60 10000"
-    assert cfg["appendonly"] is False and cfg["appendfsync"] == "everysec"
+    assert cfg["appendonly"] is True and cfg["appendfsync"] == "everysec"  # Shardis: AOF on by default
     assert cfg["proto-max-bulk-len"] == 512 * 1024**2
     assert cfg["client-query-buffer-limit"] == 1024**3
     assert cfg.get_string("client-output-buffer-limit") == (
