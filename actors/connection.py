@@ -153,11 +153,39 @@ class ConnectionActor:
         dispatcher = server.dispatcher
         shard_of = server.shard_map.shard_of
         single_shard = server.shard_map.count == 1
+        pending = dispatcher.pending
+        if not dispatcher.scheduled:
+            dispatcher.schedule()
+        replies_append = self.replies.append
+        db, proto = self.db, self.proto
+        # The fast path: a plain connection sending keyed commands (GET, SET, LPUSH ...) goes
+        # straight into the shard batches; everything else takes the checks below.
+        plain = (self.authenticated and not self.subscribed and self.multi is None
+                 and self.reply_on and not self.skip_next_reply and not server.loading
+                 and not server.paused)
         i = start
         n = len(commands)
         while i < n:
             argv = commands[i]
             i += 1
+            if plain:
+                spec = table_get(argv[0]) if type(argv) is list else None
+                if spec is not None and spec.fast_keyed:
+                    arity = spec.arity
+                    if (len(argv) == arity if arity > 0 else len(argv) >= -arity):
+                        if single_shard:
+                            target = pending[0]
+                        elif spec.single_key:
+                            target = pending[shard_of(argv[1])]
+                        else:
+                            target = None
+                        if target is not None:
+                            slot = [None]
+                            replies_append(slot)
+                            self.inflight += 1
+                            target.append((spec, argv, db, proto, self, slot))
+                            self.last_command = spec.fullname
+                            continue
             if type(argv) is ProtocolError:
                 if self.inflight:
                     self.backlog.extendleft(reversed(commands[i - 1:]))
@@ -248,6 +276,11 @@ class ConnectionActor:
                     self.replies.append([data])
                 if self.closing:
                     return
+                # A LOCAL command may change what the fast path assumes (SELECT, HELLO, MULTI ...).
+                db, proto = self.db, self.proto
+                plain = (self.authenticated and not self.subscribed and self.multi is None
+                         and self.reply_on and not self.skip_next_reply and not server.loading
+                         and not server.paused)
 
     def _skip(self) -> bool:
         if self.skip_next_reply:

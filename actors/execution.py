@@ -14,7 +14,7 @@ from commands.blocking import Block
 from protocol.errors import CommandError
 from protocol.replies import DEFERRED, encode, encode_error
 
-__all__ = ["ExecStats", "execute_one", "after_write"]
+__all__ = ["ExecStats", "execute_one", "after_write", "error_reply"]
 
 log = logging.getLogger("shardis.exec")
 
@@ -32,6 +32,20 @@ class ExecStats:
         self.messages = 0
         self.entries = 0
         self.busy = 0.0
+
+
+def error_reply(exc: Exception, spec, stats: ExecStats) -> bytes:
+    """The reply for a handler that raised: Redis's text for a CommandError; for anything else (a
+    bug) a logged traceback and a generic error, so the server keeps serving."""
+    if isinstance(exc, CommandError):
+        message = exc.message
+    else:
+        log.error("internal error running %s:\n%s", spec.fullname,
+                  "".join(traceback.format_exception(exc)))
+        message = "ERR internal error"
+    prefix = message.split(" ", 1)[0]
+    stats.errors[prefix] = stats.errors.get(prefix, 0) + 1
+    return encode_error(message)
 
 
 def execute_one(spec, db, argv, proto, stats: ExecStats) -> bytes:
@@ -55,16 +69,9 @@ def execute_one(spec, db, argv, proto, stats: ExecStats) -> bytes:
             data = encode(reply, proto)
     except Block:
         raise  # the shard parks the client (actors/blocking.py)
-    except CommandError as exc:
+    except Exception as exc:  # noqa: BLE001 - every failure becomes an error reply
         failed = True
-        data = encode_error(exc.message)
-        prefix = exc.message.split(" ", 1)[0]
-        stats.errors[prefix] = stats.errors.get(prefix, 0) + 1
-    except Exception:  # a bug: keep serving, log it, tell the client
-        failed = True
-        log.error("internal error running %s:\n%s", spec.fullname, traceback.format_exc())
-        data = encode_error("ERR internal error")
-        stats.errors["ERR"] = stats.errors.get("ERR", 0) + 1
+        data = error_reply(exc, spec, stats)
     usec = (time.perf_counter() - start) * 1e6
     counters = stats.commands.get(spec)
     if counters is None:

@@ -47,6 +47,12 @@ class Dispatcher:
             self.scheduled = True
             self.loop.call_soon(self.flush)
 
+    def schedule(self) -> None:
+        """Make sure a flush runs this tick (the connection fast path appends to `pending`)."""
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self.flush)
+
     def submit_global(self, op) -> None:
         """Queue `op` to every shard at the same point of the order (see actors/shard.py)."""
         for batch in self.pending:

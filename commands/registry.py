@@ -44,7 +44,7 @@ class CommandSpec:
     __slots__ = (
         "name", "fullname", "arity", "flags", "first_key", "last_key", "key_step", "group",
         "handler", "route", "getkeys", "subcommands", "parent", "is_write", "single_key",
-        "no_auth", "allowed_in_pubsub", "needs_global", "blocking",
+        "no_auth", "allowed_in_pubsub", "needs_global", "blocking", "fast_keyed",
     )
 
     def __init__(self, name: str, *, arity: int, flags: str, keys: tuple[int, int, int], group: str,
@@ -79,6 +79,9 @@ class CommandSpec:
         patterns), so it must run in global mode whatever shards its keys map to."""
         if needs_global is not None:
             self.single_key = False
+        self.fast_keyed = (route is Route.KEYS and not self.blocking and needs_global is None
+                           and "no_multi" not in self.flags)
+        """The connection's fast path may dispatch it straight to a shard batch."""
 
     def __repr__(self) -> str:
         return f"<CommandSpec {self.fullname}>"

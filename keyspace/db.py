@@ -81,6 +81,10 @@ class Store:
         rewriteClientCommandVector/alsoPropagate): relative TTLs made absolute, SPOP as SREM ..."""
         self.watched: dict[tuple[int, bytes], set] = {}
         """(db index, key) -> WATCH tokens of the clients watching it (commands/transactions.py)."""
+        self.config: dict = {}
+        """The server's typed option values (Config.values), read by handlers that obey limits."""
+        self.expired_hook: Callable[[Keyspace, bytes], None] | None = None
+        """Called after a key expires (propagation as DEL, notifications). Set by the shard actor."""
 
     def touch_watched(self, db_index: int, key: bytes) -> None:
         """The key was modified: every client watching it will see its EXEC fail (signalModifiedKey)."""
@@ -95,10 +99,6 @@ class Store:
             if index == db_index and present(key):
                 for token in list(tokens):
                     token.dirty = True
-        self.config: dict = {}
-        """The server's typed option values (Config.values), read by handlers that obey limits."""
-        self.expired_hook: Callable[[Keyspace, bytes], None] | None = None
-        """Called after a key expires (propagation as DEL, notifications). Set by the shard actor."""
 
     def swap(self, a: int, b: int) -> None:
         """SWAPDB: exchange the contents of two databases; the Keyspace objects keep their index."""

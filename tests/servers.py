@@ -32,7 +32,7 @@ def _ping(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
             s.sendall(b"*1\r\n$4\r\nPING\r\n")
-            return s.recv(64).startswith((b"+PONG", b"-NOAUTH", b"-LOADING"))
+            return s.recv(64).startswith((b"+PONG", b"-NOAUTH"))  # -LOADING: not ready yet
     except OSError:
         return False
 
