@@ -15,7 +15,7 @@ Two parsers share the work:
   few C-speed checks per batch. hiredis is more lenient than Redis (it accepts RESP3 reply types such
   as `+`, `~`, `|` inside and between requests, and allocates a list of the announced size up front),
   so every batch it returns is checked against the bytes it was fed (`_drain_hiredis`), chunks that
-  announce 1,000,000 or more elements are never given to it (`_HUGE_AGGREGATE`), and the command it
+  announce 100,000 or more elements are never given to it (`_HUGE_AGGREGATE`), and the command it
   is still waiting for is checked header by header with Redis's rules (the "shadow" `_Multibulk`),
   so that a `$2000000000` header is refused at once rather than after the payload.
 * **the Redis-exact parser** in Python (`_parse_slow`) handles inline commands and any bytes hiredis
@@ -53,10 +53,12 @@ E_UNAUTH_BULK = "ERR Protocol error: unauthenticated bulk length"
 
 _STAR, _DOLLAR, _CR, _LF = 0x2A, 0x24, 0x0D, 0x0A
 
-# Aggregate headers announcing 7+ digits of elements. hiredis allocates the whole list at once and
-# freeing a mostly empty 2e9-slot list stalls the process for seconds, so such chunks go to Python.
-_HUGE_ARRAY = re.compile(rb"\*[0-9]{7}")
-_HUGE_AGGREGATE = re.compile(rb"[*~%>|][0-9]{7}")
+# Aggregate headers announcing 6+ digits of elements. hiredis allocates the whole list at once and
+# freeing a mostly empty 2e9-slot list stalls the process for seconds (a 99,999-slot one: ~0.2 ms),
+# so chunks holding such a header go to the Python parser, which grows argv as elements arrive.
+_HUGE_ARRAY = re.compile(rb"\*[0-9]{6}")
+_HUGE_AGGREGATE = re.compile(rb"[*~%>|][0-9]{6}")
+_CANONICAL_BULK_HEADER = re.compile(rb"\$(0|[1-9][0-9]{0,17})\r\n")  # the common case, no NUL possible
 _AGGREGATE_TAIL = frozenset(b"*~%>|0123456789")
 # Inline lines with none of these can be split with bytes.split(): same separators as sdssplitargs.
 _INLINE_SPECIAL = re.compile(rb"[\"'\x00\x0b\x0c]")
@@ -75,7 +77,6 @@ _ESCAPES = {ord("n"): 0x0A, ord("r"): 0x0D, ord("t"): 0x09, ord("b"): 0x08, ord(
 
 
 def _announces_huge_aggregate(data: bytes | bytearray) -> bool:
-    return False
     if _HUGE_ARRAY.search(data) is not None:
         return True
     if _contains_any(data, b"~%>|"):
@@ -142,7 +143,7 @@ def split_inline_args(line: bytes) -> list[bytes] | None:
     or the end of the line.
     """
     size = len(line)
-    at = lambda k: line[k] if k < size else 0  # noqa: E731 - mirrors reading a NUL-terminated string
+    at = lambda k: line[k] if k < size else 0  # reads past the end see C's NUL terminator
     args: list[bytes] = []
     i = 0
     while True:
@@ -203,7 +204,7 @@ class _Multibulk:
     (the shadow of the command hiredis is still reading) and skips payloads without copying them.
     """
 
-    __slots__ = ("start", "pos", "left", "bulk_len", "argv")
+    __slots__ = ("argv", "bulk_len", "left", "pos", "start")
 
     def __init__(self, start: int, collect: bool) -> None:
         self.start = start          # where the request began in the buffer, -1 once compacted away
@@ -234,32 +235,46 @@ class _Multibulk:
                 return None
             self.left = count
         argv = self.argv
-        while self.left:
-            if self.bulk_len == -1:
-                end = _find_line_end(buf, pos, b"\r")
-                if end < 0:
-                    if n - pos > INLINE_MAX_SIZE:
-                        raise _ParseError(E_TOO_BIG_BULK)
-                    break
-                if end + 2 > n:
-                    break
-                if buf[pos] != _DOLLAR:
-                    raise _ParseError(_expected_dollar(buf[pos]))
-                length = _string2ll(buf[pos + 1:end])
-                if length is None or length < 0 or length > reader.max_bulk_len:
-                    raise _ParseError(E_INVALID_BULK)
-                if length > UNAUTH_MAX_BULK and not reader.authenticated:
-                    raise _ParseError(E_UNAUTH_BULK)
-                self.pos = pos = end + 2
-                self.bulk_len = length
-            if n - pos < self.bulk_len + 2:
+        max_bulk_len = reader.max_bulk_len
+        bulk_limit = max_bulk_len if reader.authenticated else min(max_bulk_len, UNAUTH_MAX_BULK)
+        match_header = _CANONICAL_BULK_HEADER.match
+        left = self.left
+        bulk_len = self.bulk_len
+        while left:
+            if bulk_len == -1:
+                header = match_header(buf, pos)
+                if header is not None and (bulk_len := int(header[1])) <= bulk_limit:
+                    pos = header.end()
+                else:
+                    end = _find_line_end(buf, pos, b"\r")
+                    if end < 0:
+                        if n - pos > INLINE_MAX_SIZE:
+                            raise _ParseError(E_TOO_BIG_BULK)
+                        bulk_len = -1
+                        break
+                    if end + 2 > n:
+                        bulk_len = -1
+                        break
+                    if buf[pos] != _DOLLAR:
+                        raise _ParseError(_expected_dollar(buf[pos]))
+                    length = _string2ll(buf[pos + 1:end])
+                    if length is None or length < 0 or length > max_bulk_len:
+                        raise _ParseError(E_INVALID_BULK)
+                    if length > UNAUTH_MAX_BULK and not reader.authenticated:
+                        raise _ParseError(E_UNAUTH_BULK)
+                    pos = end + 2
+                    bulk_len = length
+            if n - pos < bulk_len + 2:
                 break
             if argv is not None:
-                argv.append(bytes(buf[pos:pos + self.bulk_len]))
-            self.pos = pos = pos + self.bulk_len + 2
-            self.bulk_len = -1
-            self.left -= 1
-        return self.left == 0
+                argv.append(bytes(buf[pos:pos + bulk_len]))
+            pos += bulk_len + 2
+            bulk_len = -1
+            left -= 1
+        self.pos = pos
+        self.left = left
+        self.bulk_len = bulk_len
+        return left == 0
 
 
 class RequestReader:
@@ -305,7 +320,7 @@ class RequestReader:
             self._sbuf += data
             return
         if _announces_huge_aggregate(data) or (
-            hbuf and hbuf[-1] in _AGGREGATE_TAIL and _announces_huge_aggregate(bytes(hbuf[-7:]) + data[:7])
+            hbuf and hbuf[-1] in _AGGREGATE_TAIL and _announces_huge_aggregate(bytes(hbuf[-6:]) + data[:6])
         ):
             self._sbuf = hbuf + data
             self._python_until = len(self._sbuf)
@@ -365,7 +380,7 @@ class RequestReader:
             while reply is not False:
                 batch.append(reply)
                 reply = gets()
-        except Exception:  # hiredis.ProtocolError, or MemoryError on an absurd aggregate size
+        except Exception:  # noqa: BLE001 - ProtocolError, MemoryError (absurd sizes), TypeError (list map keys)
             self._demote()
             return
         hbuf = self._hbuf
@@ -385,7 +400,7 @@ class RequestReader:
             hiredis_reader.feed(b"*0\r\n")
             try:
                 at_boundary = gets() == []
-            except Exception:
+            except Exception:  # noqa: BLE001 - same as above: any failure means "not at a boundary"
                 at_boundary = False
             if at_boundary:
                 hbuf.clear()
@@ -463,6 +478,9 @@ class RequestReader:
         """
         shadow = self._shadow
         if shadow is None:
+            if self._hbuf[0] != _STAR:  # hiredis is reading a RESP3 frame where Redis sees an inline line
+                self._demote()
+                return
             shadow = self._shadow = _Multibulk(0, collect=False)
         try:
             state = shadow.step(self._hbuf, self)

@@ -7,6 +7,8 @@ property tests over random streams cut into random chunks.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -294,9 +296,13 @@ def test_huge_announced_count_is_accepted_lazily():
     reader = RequestReader()
     assert run(b"*2000000000\r\n$4\r\nPING\r\n", reader=reader) == ([], None)
     reader = RequestReader()
-    reader.feed(b"*1000001\r\n")
-    reader.feed(b"$1\r\na\r\n" * 1000001)
-    assert drain(reader) == [[b"a"] * 1000001]
+    reader.feed(b"*100001\r\n")
+    reader.feed(b"$1\r\na\r\n" * 100001)
+    assert drain(reader) == [[b"a"] * 100001]
+    reader = RequestReader()
+    assert run(encode(b"X"), b"*1000", b"00\r\n" + b"$1\r\nb\r\n" * 100000, reader=reader) == (
+        [[b"X"], [b"b"] * 100000], None,
+    )
 
 
 @pytest.mark.timeout(5)
@@ -305,7 +311,7 @@ def test_huge_announced_count_does_not_stall_when_dropped():
         reader = RequestReader()
         assert run(b"*2000000000\r\n$1\r\na\r\n:1\r\n", reader=reader) == ([], expected_dollar(":"))
         reader = RequestReader()
-        assert run(encode(b"PING"), b"*1999", b"999999\r\n$1\r\na\r\n", reader=reader) == ([[b"PING"]], None)
+        assert run(encode(b"PING"), b"*19", b"99999999\r\n$1\r\na\r\n", reader=reader) == ([[b"PING"]], None)
         del reader
 
 
@@ -442,6 +448,13 @@ def test_non_star_reply_types_are_inline_commands():
     assert run(encode(b"X") + stream) == ([[b"X"]] + expected, None)
 
 
+def test_partial_resp3_frame_after_a_request_is_an_inline_line():
+    assert run(b"*0\r\n~1\r\n") == ([[b"~1"]], None)
+    assert run(encode(b"X") + b"$4\r\nPI") == ([[b"X"], [b"$4"]], None)
+    assert run(encode(b"X"), b"$4\r\nPI") == ([[b"X"], [b"$4"]], None)
+    assert run(encode(b"X") + b"+PI") == ([[b"X"]], None)
+
+
 def test_resp3_frames_between_requests_are_inline_commands():
     for frame in [b"~1\r\n$4\r\nPING\r\n", b"|1\r\n$1\r\na\r\n$1\r\nb\r\n", b">1\r\n$1\r\na\r\n"]:
         got, error = run(encode(b"X") + frame + encode(b"Y"))
@@ -572,7 +585,8 @@ _FRAGMENTS = [
     encode(b"SET", b"key", b"value"), encode(b"GET", b"k\r\n"), encode(b""), encode(b"A", b"*1\r\n"),
     encode(*[b"x"] * 12), b"*0\r\n", b"*-1\r\n", b"*-3\r\n", b"PING\r\n", b"PING\n", b"\r\n", b"  \n",
     b'ECHO "a b" \'c\'\r\n', b'ECHO "x\\x41"\n', b"ECHO \x0bv\r\n", b"*1\rX$1\rYa\r\n",
-    b"*1\r\n$1\r\nbxx", b"$4\r\nPING\r\n", b"+OK\r\n", b"~1\r\n", b":1\r\n",
+    b"*1\r\n$1\r\nbxx", b"$4\r\nPING\r\n", b"+OK\r\n", b"~1\r\n", b":1\r\n", b"|1\r\n", b"=3\r\n",
+    b"(12\r\n", b">1\r\n", b"%1\r\n",
 ]
 _BAD_FRAGMENTS = [
     b"*1\r\n:5\r\n", b"*1\r\n+x\r\n", b"*2\r\n$1\r\na\r\n=5\r\ntxt:b\r\n", b"*x\r\n", b"*1\r\n$-1\r\n",
@@ -583,7 +597,22 @@ _BAD_FRAGMENTS = [
 
 def _cut(stream: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({c % (len(stream) + 1) for c in cuts} | {0, len(stream)})
-    return [stream[a:b] for a, b in zip(points, points[1:])]
+    return [stream[a:b] for a, b in pairwise(points)]
+
+
+def test_every_fragment_pair_at_every_truncation_matches_the_model():
+    """Exhaustive over pairs: the second fragment cut anywhere, fed with or apart from the first."""
+    fragments = _FRAGMENTS + _BAD_FRAGMENTS
+    for first in fragments:
+        for second in fragments:
+            for end in range(len(second) + 1):
+                tail = second[:end]
+                for authenticated in (True, False):
+                    expected = redis_model(first + tail, authenticated=authenticated, max_bulk_len=2**31)
+                    for chunks in ((first + tail,), (first, tail)):
+                        reader = RequestReader(max_bulk_len=2**31)
+                        reader.authenticated = authenticated
+                        assert run(*chunks, reader=reader) == expected, (first, tail, authenticated)
 
 
 @settings(max_examples=400, deadline=None)
@@ -591,9 +620,11 @@ def _cut(stream: bytes, cuts: list[int]) -> list[bytes]:
     parts=st.lists(st.sampled_from(_FRAGMENTS + _BAD_FRAGMENTS), max_size=12),
     cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=12),
     authenticated=st.booleans(),
+    drop=st.integers(min_value=0, max_value=8),
 )
-def test_any_chunking_matches_the_model(parts, cuts, authenticated):
+def test_any_chunking_matches_the_model(parts, cuts, authenticated, drop):
     stream = b"".join(parts)
+    stream = stream[:max(0, len(stream) - drop)]  # streams may end inside a request
     expected = redis_model(stream, authenticated=authenticated, max_bulk_len=2**31)
     reader = RequestReader(max_bulk_len=2**31)
     reader.authenticated = authenticated
