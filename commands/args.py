@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
@@ -38,19 +39,38 @@ def parse_int(raw: bytes, error: str = NOT_AN_INTEGER) -> int:
 
 
 def parse_float(raw: bytes, error: str = NOT_A_FLOAT) -> float:
-    """Redis's strtod-based parsing: no surrounding space, no NaN, `inf` allowed."""
-    try:
-        if not raw or raw[:1].isspace() or raw[-1:].isspace() or b"_" in raw:
-            raise ValueError
-        value = float(raw)
-    except ValueError:
+    """Redis's string2d (strtod): no surrounding space, no NaN; "inf" is allowed but a decimal that
+    overflows to infinity, or a non-zero one that underflows to zero, is refused (ERANGE)."""
+    if not raw or b"_" in raw:
+        raise CommandError(error)
+    text = raw.decode("latin-1")
+    if text != text.strip():
+        raise CommandError(error)
+    if text.lower().lstrip("+-").startswith("0x"):
+        exact = _parse_hex_float(text)
+        if exact is None:
+            raise CommandError(error)
         try:
-            value = float.fromhex(raw.decode())
-        except (ValueError, UnicodeDecodeError):
+            value = float(exact)
+        except OverflowError:
             raise CommandError(error) from None
+        if value == 0 and exact != 0:
+            raise CommandError(error)
+        return value
+    try:
+        value = float(text)
+    except ValueError:
+        raise CommandError(error) from None
     if value != value:
         raise CommandError(error)
+    if math.isinf(value) and not text.lower().lstrip("+-").startswith("inf"):
+        raise CommandError(error)
+    if value == 0 and _NONZERO_MANTISSA.match(text):
+        raise CommandError(error)
     return value
+
+
+_NONZERO_MANTISSA = re.compile(r"[+-]?[0.]*[1-9]")
 
 
 # -- long double (x87 80-bit) emulation for INCRBYFLOAT/HINCRBYFLOAT --------------------------------
@@ -59,6 +79,11 @@ def parse_float(raw: bytes, error: str = NOT_A_FLOAT) -> float:
 # Fractions rounded to a 64-bit mantissa, which is what the hardware does.
 
 _LD_MAX = Fraction(2) ** 16384
+# strtold rounds anything at or below half the smallest subnormal (2**-16445) to zero and flags ERANGE,
+# which Redis's string2ld rejects.
+_LD_UNDERFLOW = Fraction(1, 2**16446)
+_MAX_LONG_DOUBLE_CHARS = 5 * 1024
+_HEX_FLOAT = re.compile(r"([+-]?)0[xX]([0-9a-fA-F]*)(?:\.([0-9a-fA-F]*))?(?:[pP]([+-]?[0-9]+))?")
 
 
 def _round_ld(x: Fraction) -> Fraction:
@@ -71,25 +96,64 @@ def _round_ld(x: Fraction) -> Fraction:
     return Fraction(mantissa) / (Fraction(2) ** shift)
 
 
+def _parse_hex_float(text: str) -> Fraction | None:
+    """C99 hex float ("0x1.8p3") as an exact Fraction; float.fromhex would round to 53 bits."""
+    match = _HEX_FLOAT.fullmatch(text)
+    if match is None:
+        return None
+    sign, whole, fraction, exponent = match.groups()
+    fraction = fraction or ""
+    if not whole and not fraction:
+        return None
+    value = Fraction(int(whole + fraction, 16), 16 ** len(fraction))
+    if exponent is not None and value:
+        power = int(exponent)
+        magnitude = value.numerator.bit_length() - value.denominator.bit_length() + power
+        if magnitude > 16400:  # past the long double range: overflow, without computing 2**power
+            return None
+        if magnitude < -16500:  # underflows to zero
+            value = _LD_UNDERFLOW / 2
+        else:
+            value *= Fraction(2) ** power
+    return -value if sign == "-" else value
+
+
 def parse_long_double(raw: bytes) -> Fraction | float:
-    """strtold: returns an exact Fraction (or +-inf as float). Raises NOT_A_FLOAT like Redis."""
-    if not raw or len(raw) > 5 * 1024 or raw[:1].isspace() or b"_" in raw:
+    """strtold as Redis's string2ld uses it: an exact Fraction (or +-inf as float).
+
+    Raises NOT_A_FLOAT for what Redis rejects: empty or 5 KB+ input, surrounding space, NaN,
+    overflow past the long double range and non-zero values that underflow to zero.
+    """
+    if not raw or len(raw) >= _MAX_LONG_DOUBLE_CHARS or b"_" in raw:
         raise CommandError(NOT_A_FLOAT)
     text = raw.decode("latin-1")
-    try:
-        if text.lower().lstrip("+-").startswith("0x"):
-            value = float.fromhex(text)
-            if math.isinf(value):
-                return value
-            return Fraction(value)
-        dec = Decimal(text)
-    except (InvalidOperation, ValueError):
-        raise CommandError(NOT_A_FLOAT) from None
-    if dec.is_nan() or text != text.strip():
+    if text != text.strip():
         raise CommandError(NOT_A_FLOAT)
-    if dec.is_infinite():
-        return float(dec)
-    value = _round_ld(Fraction(dec))
+    if text.lower().lstrip("+-").startswith("0x"):
+        exact = _parse_hex_float(text)
+        if exact is None:
+            raise CommandError(NOT_A_FLOAT)
+    else:
+        try:
+            dec = Decimal(text)
+        except InvalidOperation:
+            raise CommandError(NOT_A_FLOAT) from None
+        if dec.is_nan():
+            raise CommandError(NOT_A_FLOAT)
+        if dec.is_infinite():
+            return float(dec)
+        # Bound the exponent before converting exactly: 1e999999999 must not build a huge int.
+        if dec.is_zero():
+            exact = Fraction(0)
+        elif dec.adjusted() > 4933:
+            raise CommandError(NOT_A_FLOAT)
+        elif dec.adjusted() < -4960:
+            exact = _LD_UNDERFLOW / 2
+        else:
+            exact = Fraction(dec)
+    if exact != 0 and abs(exact) <= _LD_UNDERFLOW:
+        raise CommandError(NOT_A_FLOAT)
+    value = _round_ld(exact)
     if abs(value) >= _LD_MAX:
         raise CommandError(NOT_A_FLOAT)
     return value
@@ -102,12 +166,20 @@ def add_long_double(a: Fraction | float, b: Fraction | float) -> Fraction | floa
     return math.inf if abs(result) >= _LD_MAX else result
 
 
+def _decimal_digits(number: int) -> str:
+    """str(number) for a non-negative int of any size (str() refuses more than 4300 digits)."""
+    if number < 10**4000:
+        return str(number)
+    high, low = divmod(number, 10**4000)
+    return _decimal_digits(high) + str(low).rjust(4000, "0")
+
+
 def format_long_double(value: Fraction) -> bytes:
     """ld2string(LD_STR_HUMAN): "%.17Lf" with trailing zeros (and a bare dot) removed."""
     scaled = value * 10**17
     rounded = round(scaled)  # printf rounds the exact binary value half to even
     negative = rounded < 0 or (rounded == 0 and value < 0)
-    digits = str(abs(rounded)).rjust(18, "0")
+    digits = _decimal_digits(abs(rounded)).rjust(18, "0")
     text = digits[:-17] + "." + digits[-17:]
     text = text.rstrip("0").rstrip(".")
     if negative and text != "0":
@@ -116,68 +188,86 @@ def format_long_double(value: Fraction) -> bytes:
 
 
 def glob_match(pattern: bytes, text: bytes, nocase: bool = False) -> bool:
-    """Redis's stringmatchlen: `*`, `?`, `[...]` with ranges and `^`, and `\\` escapes."""
-    if nocase:
-        pattern, text = pattern.lower(), text.lower()
-    return _match(pattern, 0, text, 0)
+    """Redis's stringmatchlen: `*`, `?`, `[...]` with ranges and `^`, and `\\` escapes.
 
+    Like Redis, an empty text matches only an empty pattern (not even "*": callers that treat "*"
+    as "everything", as KEYS and SCAN do, must check for it themselves).
 
-def _match(p: bytes, pi: int, s: bytes, si: int) -> bool:
-    plen, slen = len(p), len(s)
-    while pi < plen:
-        c = p[pi]
-        if c == 42:  # '*'
-            while pi + 1 < plen and p[pi + 1] == 42:
+    Every token but `*` consumes exactly one character, so backtracking to the most recent `*` is
+    enough: linear in practice, where plain recursion is exponential on "*a*a*a*a*b" (Redis avoids
+    that with its skipLongerMatches flag) and would overflow the stack on patterns with many stars.
+    """
+    if not text:
+        return not pattern
+    plen, slen = len(pattern), len(text)
+    pi = si = 0
+    star_pi = -1    # pattern index just after the most recent '*'
+    star_si = 0     # where that star's match currently ends
+    while si < slen:
+        if pi < plen and pattern[pi] == 42:  # '*'
+            while pi < plen and pattern[pi] == 42:
                 pi += 1
-            if pi + 1 == plen:
+            if pi == plen:
                 return True
-            for start in range(si, slen + 1):
-                if _match(p, pi + 1, s, start):
-                    return True
+            star_pi, star_si = pi, si
+            continue
+        if pi < plen:
+            after = _match_one(pattern, pi, text[si], nocase)
+            if after >= 0:
+                pi = after
+                si += 1
+                continue
+        if star_pi < 0:
             return False
-        if si >= slen:
-            return False
-        if c == 63:  # '?'
-            si += 1
-        elif c == 91:  # '['
-            pi += 1
-            negate = pi < plen and p[pi] == 94
-            if negate:
-                pi += 1
-            matched = False
-            while True:
-                if pi >= plen:
-                    pi -= 1  # Redis treats a missing ']' as the end of the pattern
-                    break
-                if p[pi] == 92 and pi + 2 < plen + 1 and pi + 1 < plen:  # escape
-                    pi += 1
-                    if p[pi] == s[si]:
-                        matched = True
-                elif p[pi] == 93:  # ']'
-                    break
-                elif pi + 2 < plen and p[pi + 1] == 45:  # range a-z
-                    lo, hi = p[pi], p[pi + 2]
-                    if lo > hi:
-                        lo, hi = hi, lo
-                    pi += 2
-                    if lo <= s[si] <= hi:
-                        matched = True
-                elif p[pi] == s[si]:
-                    matched = True
-                pi += 1
-            if negate:
-                matched = not matched
-            if not matched:
-                return False
-            si += 1
-        elif c == 92 and pi + 1 < plen:  # '\' escape
-            pi += 1
-            if p[pi] != s[si]:
-                return False
-            si += 1
-        else:
-            if c != s[si]:
-                return False
-            si += 1
+        star_si += 1  # let the star swallow one more character
+        pi, si = star_pi, star_si
+    while pi < plen and pattern[pi] == 42:
         pi += 1
-    return si == slen
+    return pi == plen
+
+
+def _fold(c: int, nocase: bool) -> int:
+    return c + 32 if nocase and 65 <= c <= 90 else c
+
+
+def _match_one(p: bytes, pi: int, ch: int, nocase: bool) -> int:
+    """Match the one-character token at p[pi] (`?`, `[...]`, `\\x` or a literal) against `ch`.
+
+    Returns the index just after the token, or -1 if it does not match.
+    """
+    plen = len(p)
+    c = p[pi]
+    if c == 63:  # '?'
+        return pi + 1
+    if c == 91:  # '['
+        pi += 1
+        negate = pi < plen and p[pi] == 94
+        if negate:
+            pi += 1
+        matched = False
+        while True:
+            if pi >= plen:
+                pi -= 1  # Redis treats a missing ']' as the end of the pattern
+                break
+            if p[pi] == 92 and pi + 1 < plen:  # an escaped character, compared case-sensitively
+                pi += 1
+                if p[pi] == ch:
+                    matched = True
+            elif p[pi] == 93:  # ']'
+                break
+            elif pi + 2 < plen and p[pi + 1] == 45:  # a range: swapped if reversed, then folded
+                lo, hi = p[pi], p[pi + 2]
+                if lo > hi:
+                    lo, hi = hi, lo
+                pi += 2
+                if _fold(lo, nocase) <= _fold(ch, nocase) <= _fold(hi, nocase):
+                    matched = True
+            elif _fold(p[pi], nocase) == _fold(ch, nocase):
+                matched = True
+            pi += 1
+        if negate:
+            matched = not matched
+        return pi + 1 if matched else -1
+    if c == 92 and pi + 1 < plen:  # '\' escapes the next character
+        pi += 1
+    return pi + 1 if _fold(p[pi], nocase) == _fold(ch, nocase) else -1

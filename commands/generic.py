@@ -7,24 +7,41 @@ from commands.registry import Route, command, container
 from keyspace.db import scan_snapshot, type_name
 from keyspace.encoding import is_shared_integer, object_encoding
 from protocol.errors import (
-    DB_INDEX_OUT_OF_RANGE, INVALID_EXPIRE, NO_SUCH_KEY, SYNTAX_ERROR, CommandError,
+    DB_INDEX_OUT_OF_RANGE, INVALID_EXPIRE, NO_SUCH_KEY, NOT_AN_INTEGER, SYNTAX_ERROR, CommandError,
 )
 from protocol.replies import OK
 
-__all__ = ["copy_value", "db_index"]
+__all__ = ["CopiedString", "copy_value", "db_index", "parse_cursor", "parse_scan_options"]
 
 _SAME_OBJECT = "ERR source and destination objects are the same"
 
 
+class CopiedString(bytes):
+    """A string made by COPY. Redis duplicates the object, so even a small integer is no longer the
+    shared one (OBJECT REFCOUNT 1, not INT_MAX); the encoding stays what it was."""
+
+    __slots__ = ()
+
+
 def copy_value(value):
     """A deep-enough copy for COPY: containers are copied, bytes are immutable."""
+    if type(value) is bytes:
+        return CopiedString(value)
     return value.copy() if hasattr(value, "copy") else value
 
 
-def db_index(db, raw: bytes, error: str = "ERR value is not an integer or out of range") -> int:
-    """Parse a database number and check it against `databases`."""
+_INT_RANGE = "ERR value is out of range, value must between -2147483648 and 2147483647"
+
+
+def db_index(db, raw: bytes, error: str = NOT_AN_INTEGER) -> int:
+    """Parse a database number as getIntFromObjectOrReply does, then check it against `databases`.
+
+    A custom `error` (SWAPDB's "invalid first DB index") also replaces the out-of-int-range text.
+    """
     index = parse_int(raw, error)
-    if not 0 <= index < len(db.store.dbs) or index > 2**31 - 1:
+    if not -2**31 <= index <= 2**31 - 1:
+        raise CommandError(_INT_RANGE if error == NOT_AN_INTEGER else error)
+    if not 0 <= index < len(db.store.dbs):
         raise CommandError(DB_INDEX_OUT_OF_RANGE)
     return index
 
@@ -284,12 +301,25 @@ def keys(db, argv):
 
 @command("RANDOMKEY", arity=1, flags="readonly", group="generic", route=Route.ALL)
 def randomkey(db, argv):
-    """RANDOMKEY"""
-    return db.random_key()
+    """RANDOMKEY -- nil only when no live key is left.
+
+    `random_key` gives up after 100 expired picks (deleting each); Redis keeps going until it finds
+    a live key or the database is empty, so retry while that makes progress.
+    """
+    while True:
+        before = len(db)
+        key = db.random_key()
+        if key is not None or len(db) in (0, before):
+            return key
 
 
 def parse_cursor(raw: bytes) -> int:
-    """strtoul as Redis uses it: optional sign, decimal digits, wraps negatives, no spaces."""
+    """strtoul as Redis uses it: optional sign, decimal digits, wraps negatives, no spaces.
+
+    An empty argument is cursor 0: strtoul consumes nothing and stops at the terminator.
+    """
+    if not raw:
+        return 0
     text = raw.decode("latin-1")
     body = text[1:] if text[:1] in "+-" else text
     if not body.isdigit() or not body.isascii():

@@ -343,12 +343,38 @@ def incrbyfloat(db, argv):
     return text
 
 
+def _lcs_rows(a: bytes, b: bytes) -> list[int]:
+    """The LCS table of Redis's lcsCommand, one int per row, computed bit-parallel (Hyyro 2004).
+
+    Bit j of row i is 0 exactly where LCS(i, j+1) = LCS(i, j) + 1, so
+    LCS(i, j) = j - popcount(row_i & (2**j - 1)). A Python loop over every cell would stall the
+    shard for seconds on strings of a few kilobytes; this costs a few big-int operations per row.
+    """
+    full = (1 << len(b)) - 1
+    reversed_b = b[::-1]
+    masks = {}
+    for ch in set(b):
+        bits = reversed_b.translate(_ONE_BYTE_TABLES[ch])
+        masks[ch] = int(bits, 2)
+    rows = [full]
+    v = full
+    for ch in a:
+        u = v & masks.get(ch, 0)
+        v = ((v + u) | (v - u)) & full
+        rows.append(v)
+    return rows
+
+
+# For each byte value, a translation to "1" for that byte and "0" for every other one.
+_ONE_BYTE_TABLES = [bytes(49 if x == c else 48 for x in range(256)) for c in range(256)]
+
+
 @command("LCS", arity=-3, flags="readonly", keys=(1, 2, 1), group="string")
 def lcs(db, argv):
     """LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN]
 
-    The dynamic-programming table and the backward walk follow Redis's lcsCommand step by step, so
-    the reported ranges (and their quirks) are the same.
+    The table holds the same values as Redis's lcsCommand (computed bit-parallel) and the backward
+    walk follows it step by step, so the reported ranges (and their quirks) are the same.
     """
     a_val, b_val = db.get(argv[1]), db.get(argv[2])
     if (a_val is not None and not isinstance(a_val, bytes)) or (
@@ -377,17 +403,8 @@ def lcs(db, argv):
         raise CommandError("ERR If you want both the length and indexes, please just use IDX.")
 
     alen, blen = len(a), len(b)
-    table = [[0] * (blen + 1) for _ in range(alen + 1)]
-    for i in range(1, alen + 1):
-        row, prev = table[i], table[i - 1]
-        ai = a[i - 1]
-        for jj in range(1, blen + 1):
-            if ai == b[jj - 1]:
-                row[jj] = prev[jj - 1] + 1
-            else:
-                up, left = prev[jj], row[jj - 1]
-                row[jj] = up if up > left else left
-    total = table[alen][blen]
+    rows = _lcs_rows(a, b)
+    total = blen - rows[alen].bit_count()
     if get_len:
         return total
 
@@ -414,7 +431,10 @@ def lcs(db, argv):
             i -= 1
             jj -= 1
         else:
-            if table[i - 1][jj] > table[i][jj - 1]:
+            below = (1 << jj) - 1
+            lcs_up = jj - (rows[i - 1] & below).bit_count()          # LCS(i-1, j)
+            lcs_left = jj - 1 - (rows[i] & (below >> 1)).bit_count()  # LCS(i, j-1)
+            if lcs_up > lcs_left:
                 i -= 1
             else:
                 jj -= 1

@@ -163,7 +163,8 @@ class Keyspace:
         Call it once per effect; several calls are wrapped in MULTI/EXEC. A write command that
         changes the dataset and calls nothing is propagated verbatim.
         """
-        self.store.also.append((self.index, list(argv)))
+        if self.store.records is not None:
+            self.store.also.append((self.index, list(argv)))
 
     def signal_ready(self, key: bytes) -> None:
         """A push made `key` servable: wake clients blocked on it (Redis's signalKeyAsReady).

@@ -88,7 +88,9 @@ class ShardedKeyspace:
         return self.part(key).persist(key)
 
     def propagate(self, *argv):
-        self.store.parts[0].also.append((self.index, list(argv)))
+        first = self.store.parts[0]
+        if first.records is not None:
+            first.also.append((self.index, list(argv)))
 
     def signal_ready(self, key):
         self.part(key).signal_ready(key)
