@@ -129,8 +129,10 @@ def _expire_generic(db, argv, base_ms: int, unit_ms: int, name: str):
             return 0
     if when <= db.store.clock():
         db.delete(key)
+        db.propagate(b"DEL", key)
     else:
         db.expire_at(key, when)
+        db.propagate(b"PEXPIREAT", key, b"%d" % when, *argv[3:])
     db.store.dirty += 1
     return 1
 

@@ -97,8 +97,14 @@ def _set_generic(db, name: str, key: bytes, value: bytes, flags: int, expire: by
     db.set(key, value, keep_ttl=bool(flags & _KEEPTTL))
     if when is not None:
         db.expire_at(key, when)
+        db.propagate(b"SET", key, value, b"PXAT", b"%d" % when)  # relative TTLs become absolute
+    elif flags & _GET:
+        kept = [word for bit, word in ((_NX, b"NX"), (_XX, b"XX"), (_KEEPTTL, b"KEEPTTL"))
+                if flags & bit]
+        db.propagate(b"SET", key, value, *kept)  # GET is dropped from the AOF record
     db.store.dirty += 1
     return old if flags & _GET else ok
+
 
 
 # -- handlers ------------------------------------------------------------------------------------
@@ -143,6 +149,7 @@ def getset(db, argv):
     """GETSET key value -- the old value; the new one drops any TTL."""
     old = _read_string(db, argv[1])
     db.set(argv[1], argv[2])
+    db.propagate(b"SET", argv[1], argv[2])
     db.store.dirty += 1
     return old
 
@@ -153,6 +160,7 @@ def getdel(db, argv):
     old = _read_string(db, argv[1])
     if old is not None:
         db.delete(argv[1])
+        db.propagate(b"DEL", argv[1])
         db.store.dirty += 1
     return old
 
@@ -169,11 +177,14 @@ def getex(db, argv):
         when = _deadline_ms(db, expire, flags, "getex")
         if when <= db.store.clock():
             db.delete(key)
+            db.propagate(b"DEL", key)
         else:
             db.expire_at(key, when)
+            db.propagate(b"PEXPIREAT", key, b"%d" % when)
         db.store.dirty += 1
     elif flags & _PERSIST:
         if db.persist(key):
+            db.propagate(b"PERSIST", key)
             db.store.dirty += 1
     return value
 
@@ -339,6 +350,7 @@ def incrbyfloat(db, argv):
         raise CommandError("ERR increment would produce NaN or Infinity")
     text = EmbString(format_long_double(result))
     db.set(key, text, keep_ttl=True)
+    db.propagate(b"SET", key, text, b"KEEPTTL")  # the exact result, not the float arithmetic
     db.store.dirty += 1
     return text
 
