@@ -319,6 +319,7 @@ class ShardActor(pykka.ThreadingActor):
                     if not waiter.begin_serve():
                         break
                     before = store.dirty
+                    store.serving_key = item[1]  # Redis serves a woken client from this key
                     try:
                         data = execute_one(waiter.spec, dbs[waiter.db_index], waiter.argv,
                                            waiter.proto, self.stats)
@@ -328,6 +329,8 @@ class ShardActor(pykka.ThreadingActor):
                             self._answer_timeout(waiter)
                             continue
                         break  # the key is empty again: the rest keep waiting
+                    finally:
+                        store.serving_key = None
                     queue_.popleft()
                     waiter.end_serve(True)
                     if store.dirty != before:

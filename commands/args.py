@@ -89,7 +89,10 @@ _HEX_FLOAT = re.compile(r"([+-]?)0[xX]([0-9a-fA-F]*)(?:\.([0-9a-fA-F]*))?(?:[pP]
 def _round_ld(x: Fraction) -> Fraction:
     if x == 0:
         return x
-    exp = abs(x.numerator).bit_length() - abs(x.denominator).bit_length()
+    num, den = abs(x.numerator), x.denominator
+    exp = num.bit_length() - den.bit_length()
+    if (num << max(-exp, 0)) < (den << max(exp, 0)):
+        exp -= 1  # now 2**exp <= |x| < 2**(exp+1): exactly 64 significant bits below
     shift = 63 - exp
     scaled = x * (Fraction(2) ** shift)
     mantissa = round(scaled)  # round half to even, as the FPU does

@@ -73,6 +73,8 @@ class Store:
         """Keys with waiters that received data during the current command (signal_ready)."""
         self.no_block = False
         """True while running MULTI/EXEC or a script: blocking commands must not block."""
+        self.serving_key: bytes | None = None
+        """While a woken blocked client is re-run: the key that received data (serve from it)."""
         # The write stream (ARCHITECTURE §4). `records` is None while nothing consumes it.
         self.records: list | None = None
         """(db index, argv) write records of the current batch, in execution order."""
