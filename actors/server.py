@@ -139,6 +139,8 @@ class Server:
         self.broker_ref = BrokerActor.start(loop, _deliver_pubsub, brokers)
         self.broker_actor = brokers[0]
         self.broker = BrokerDispatcher(loop, self.broker_ref)
+        for actor in self.shard_actors:
+            actor.broker = self.broker_ref
         self._expire_timer = None
         self._watch_config(cfg)
 

@@ -30,7 +30,19 @@ from commands.blocking import Block
 from keyspace.db import Store
 from protocol.replies import encode
 
-__all__ = ["ShardActor", "GlobalOp", "TICK", "execute_one", "ExecStats"]
+__all__ = ["ShardActor", "GlobalOp", "TICK", "execute_one", "ExecStats", "keyspace_publishes"]
+
+
+def keyspace_publishes(events, config) -> list:
+    """Broker publish operations for (db, event, key) notifications (notify-keyspace-events K/E)."""
+    flags = config.get("notify-keyspace-events") or ""
+    ops = []
+    for db_index, event, key in events:
+        if "K" in flags:
+            ops.append(("pub", None, None, b"__keyspace@%d__:%s" % (db_index, key), event, False))
+        if "E" in flags:
+            ops.append(("pub", None, None, b"__keyevent@%d__:%s" % (db_index, event), key, False))
+    return ops
 
 log = logging.getLogger("shardis.shard")
 
@@ -116,6 +128,8 @@ class ShardActor(pykka.ThreadingActor):
         # Per-batch state
         self.touched: dict = {}             # connection -> reply slots filled in this batch
         self.fills: list = []               # (slot, reply) held back while hold_replies
+        self.broker = None                  # the pub/sub broker's ref (keyspace notifications)
+        self.broker_ops: list = []
         # Observability (INFO actors)
         self.stats = ExecStats()
         self.expire_budget = hz_budget      # seconds an active-expiry cycle may take
@@ -206,12 +220,24 @@ class ShardActor(pykka.ThreadingActor):
             slot[0] = data
         self.touched[conn] = self.touched.get(conn, 0) + 1
 
+    def publish_events(self, stores) -> None:
+        """Keyspace notifications of this batch go to the broker as publishes, in order."""
+        for store in stores:
+            if store.events:
+                events, store.events = store.events, []
+                self.broker_ops.extend(keyspace_publishes(events, store.config))
+
     def flush_replies(self) -> None:
         """Hand the batch's write records to the persistence actor and its replies to the loop.
 
         Under `appendfsync always` the replies travel with the records: the persistence actor
         fills the slots and wakes the loop only after the fsync (group commit per batch).
         """
+        if self.store.events:
+            self.publish_events([self.store])
+        if self.broker_ops:
+            ops, self.broker_ops = self.broker_ops, []
+            self.broker.tell(ops)
         records = self.store.records
         if records:
             self.store.records = []
@@ -230,7 +256,9 @@ class ShardActor(pykka.ThreadingActor):
             self.loop.call_soon_threadsafe(self.deliver, touched)
 
     def gather_records(self, parts) -> None:
-        """Global mode: records other (parked) stores produced belong to this op, in order."""
+        """Global mode: records (and notifications) other parked stores produced belong to this
+        op, in order."""
+        self.publish_events(parts)
         mine = self.store.records
         for part in parts:
             if part is not self.store and part.records:

@@ -73,6 +73,8 @@ class Store:
         """Keys with waiters that received data during the current command (signal_ready)."""
         self.no_block = False
         """True while running MULTI/EXEC or a script: blocking commands must not block."""
+        self.events: list = []
+        """Keyspace notifications of the current batch: (db, event, key), published by the shard."""
         self.serving_key: bytes | None = None
         """While a woken blocked client is re-run: the key that received data (serve from it)."""
         # The write stream (ARCHITECTURE §4). `records` is None while nothing consumes it.
@@ -167,6 +169,13 @@ class Keyspace:
         """
         if self.store.records is not None:
             self.store.also.append((self.index, list(argv)))
+
+    def notify(self, event_class: str, event: bytes, key: bytes) -> None:
+        """Keyspace notification (Redis's notifyKeyspaceEvent). `event_class` is one of the
+        notify-keyspace-events letters: g $ l s h z x e t d m n. Costs one dict lookup when off."""
+        flags = self.store.config.get("notify-keyspace-events")
+        if flags and event_class in flags and ("K" in flags or "E" in flags):
+            self.store.events.append((self.index, event, key))
 
     def signal_ready(self, key: bytes) -> None:
         """A push made `key` servable: wake clients blocked on it (Redis's signalKeyAsReady).
@@ -263,6 +272,7 @@ class Keyspace:
         del self.data[key]
         del self.expires[key]
         self.store.expired_keys += 1
+        self.notify("x", b"expired", key)
         records = self.store.records
         if records is not None:
             records.append((self.index, [b"DEL", key]))

@@ -92,6 +92,9 @@ class ShardedKeyspace:
         if first.records is not None:
             first.also.append((self.index, list(argv)))
 
+    def notify(self, event_class, event, key):
+        self.part(key).notify(event_class, event, key)
+
     def signal_ready(self, key):
         self.part(key).signal_ready(key)
 
