@@ -7,6 +7,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
+from config import stringmatch as glob_match  # Redis's stringmatchlen, one copy for all
 from protocol.errors import NOT_A_FLOAT, NOT_AN_INTEGER, CommandError
 
 __all__ = [
@@ -188,89 +189,3 @@ def format_long_double(value: Fraction) -> bytes:
     if negative and text != "0":
         text = "-" + text
     return text.encode()
-
-
-def glob_match(pattern: bytes, text: bytes, nocase: bool = False) -> bool:
-    """Redis's stringmatchlen: `*`, `?`, `[...]` with ranges and `^`, and `\\` escapes.
-
-    Like Redis, an empty text matches only an empty pattern (not even "*": callers that treat "*"
-    as "everything", as KEYS and SCAN do, must check for it themselves).
-
-    Every token but `*` consumes exactly one character, so backtracking to the most recent `*` is
-    enough: linear in practice, where plain recursion is exponential on "*a*a*a*a*b" (Redis avoids
-    that with its skipLongerMatches flag) and would overflow the stack on patterns with many stars.
-    """
-    if not text:
-        return not pattern
-    plen, slen = len(pattern), len(text)
-    pi = si = 0
-    star_pi = -1    # pattern index just after the most recent '*'
-    star_si = 0     # where that star's match currently ends
-    while si < slen:
-        if pi < plen and pattern[pi] == 42:  # '*'
-            while pi < plen and pattern[pi] == 42:
-                pi += 1
-            if pi == plen:
-                return True
-            star_pi, star_si = pi, si
-            continue
-        if pi < plen:
-            after = _match_one(pattern, pi, text[si], nocase)
-            if after >= 0:
-                pi = after
-                si += 1
-                continue
-        if star_pi < 0:
-            return False
-        star_si += 1  # let the star swallow one more character
-        pi, si = star_pi, star_si
-    while pi < plen and pattern[pi] == 42:
-        pi += 1
-    return pi == plen
-
-
-def _fold(c: int, nocase: bool) -> int:
-    return c + 32 if nocase and 65 <= c <= 90 else c
-
-
-def _match_one(p: bytes, pi: int, ch: int, nocase: bool) -> int:
-    """Match the one-character token at p[pi] (`?`, `[...]`, `\\x` or a literal) against `ch`.
-
-    Returns the index just after the token, or -1 if it does not match.
-    """
-    plen = len(p)
-    c = p[pi]
-    if c == 63:  # '?'
-        return pi + 1
-    if c == 91:  # '['
-        pi += 1
-        negate = pi < plen and p[pi] == 94
-        if negate:
-            pi += 1
-        matched = False
-        while True:
-            if pi >= plen:
-                pi -= 1  # Redis treats a missing ']' as the end of the pattern
-                break
-            if p[pi] == 92 and pi + 1 < plen:  # an escaped character, compared case-sensitively
-                pi += 1
-                if p[pi] == ch:
-                    matched = True
-            elif p[pi] == 93:  # ']'
-                break
-            elif pi + 2 < plen and p[pi + 1] == 45:  # a range: swapped if reversed, then folded
-                lo, hi = p[pi], p[pi + 2]
-                if lo > hi:
-                    lo, hi = hi, lo
-                pi += 2
-                if _fold(lo, nocase) <= _fold(ch, nocase) <= _fold(hi, nocase):
-                    matched = True
-            elif _fold(p[pi], nocase) == _fold(ch, nocase):
-                matched = True
-            pi += 1
-        if negate:
-            matched = not matched
-        return pi + 1 if matched else -1
-    if c == 92 and pi + 1 < plen:  # '\' escapes the next character
-        pi += 1
-    return pi + 1 if _fold(p[pi], nocase) == _fold(ch, nocase) else -1

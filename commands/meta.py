@@ -21,6 +21,7 @@ import re
 from pathlib import Path
 
 from commands import registry
+from commands.args import glob_match
 from commands.registry import CommandSpec
 from protocol.errors import SYNTAX_ERROR, CommandError, unknown_subcommand, wrong_arity
 from protocol.replies import SetReply
@@ -432,82 +433,6 @@ def _getkeys(argv: list[bytes], with_flags: bool) -> list:
 
 
 # --------------------------------------------------------------------------- LIST
-
-def glob_match(pattern: bytes, string: bytes, nocase: bool = False) -> bool:
-    """Redis's stringmatchlen: `*`, `?`, `[...]` with `^` and ranges, and `\\` escapes."""
-    return _glob(pattern, 0, string, 0, nocase, [False])
-
-
-def _glob(pat: bytes, p: int, s: bytes, i: int, nocase: bool, give_up: list[bool]) -> bool:
-    plen, slen = len(pat), len(s)
-
-    def fold(c: int) -> int:
-        return c + 32 if nocase and 65 <= c <= 90 else c
-
-    while p < plen and i < slen:
-        c = pat[p]
-        if c == 42:  # '*'
-            while p + 1 < plen and pat[p + 1] == 42:
-                p += 1
-            if p + 1 == plen:
-                return True
-            while i < slen:
-                if _glob(pat, p + 1, s, i, nocase, give_up):
-                    return True
-                if give_up[0]:
-                    return False
-                i += 1
-            give_up[0] = True
-            return False
-        if c == 63:  # '?'
-            i += 1
-        elif c == 91:  # '['
-            p += 1
-            negate = p < plen and pat[p] == 94
-            if negate:
-                p += 1
-            match = False
-            while True:
-                if p < plen and pat[p] == 92 and plen - p >= 2:
-                    p += 1
-                    if pat[p] == s[i]:
-                        match = True
-                elif p < plen and pat[p] == 93:
-                    break
-                elif p >= plen:
-                    p -= 1
-                    break
-                elif plen - p >= 3 and pat[p + 1] == 45:
-                    lo, hi, ch = pat[p], pat[p + 2], s[i]
-                    if lo > hi:
-                        lo, hi = hi, lo
-                    if nocase:
-                        lo, hi, ch = fold(lo), fold(hi), fold(ch)
-                    p += 2
-                    if lo <= ch <= hi:
-                        match = True
-                elif fold(pat[p]) == fold(s[i]):
-                    match = True
-                p += 1
-            if negate:
-                match = not match
-            if not match:
-                return False
-            i += 1
-        else:
-            if c == 92 and plen - p >= 2:  # '\\'
-                p += 1
-                c = pat[p]
-            if fold(c) != fold(s[i]):
-                return False
-            i += 1
-        p += 1
-        if i == slen:
-            while p < plen and pat[p] == 42:
-                p += 1
-            break
-    return p == plen and i == slen
-
 
 def _list_names(spec: CommandSpec) -> list[CommandSpec]:
     """A command followed by its subcommands, as COMMAND LIST walks them."""

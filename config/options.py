@@ -299,86 +299,96 @@ def _format_double(value: float) -> str:
     return text
 
 
-def stringmatch(pattern: bytes, string: bytes, nocase: bool = False) -> bool:
-    """Redis's glob (util.c stringmatchlen): `*`, `?`, `[abc]`, `[^a-z]`, and `\\` escapes."""
-    return _match(pattern, 0, string, 0, nocase, [False])
+def stringmatch(pattern: bytes, text: bytes, nocase: bool = False) -> bool:
+    """Redis's stringmatchlen: `*`, `?`, `[...]` with ranges and `^`, and `\\` escapes.
 
+    Like Redis, an empty text matches only an empty pattern (not even "*": callers that treat "*"
+    as "everything", as KEYS and SCAN do, must check for it themselves).
 
-def _lower(c: int) -> int:
-    return c + 32 if 65 <= c <= 90 else c
-
-
-def _match(pat: bytes, p: int, s: bytes, i: int, nocase: bool, skip_longer: list[bool]) -> bool:
-    plen, slen = len(pat), len(s)
-    while p < plen and i < slen:
-        c = pat[p]
-        if c == 42:  # '*'
-            while p + 1 < plen and pat[p + 1] == 42:
-                p += 1
-            if p + 1 == plen:
+    Every token but `*` consumes exactly one character, so backtracking to the most recent `*` is
+    enough: linear in practice, where plain recursion is exponential on "*a*a*a*a*b" (Redis avoids
+    that with its skipLongerMatches flag) and would overflow the stack on patterns with many stars.
+    """
+    if not text:
+        return not pattern
+    plen, slen = len(pattern), len(text)
+    pi = si = 0
+    star_pi = -1    # pattern index just after the most recent '*'
+    star_si = 0     # where that star's match currently ends
+    while si < slen:
+        if pi < plen and pattern[pi] == 42:  # '*'
+            while pi < plen and pattern[pi] == 42:
+                pi += 1
+            if pi == plen:
                 return True
-            while i < slen:
-                if _match(pat, p + 1, s, i, nocase, skip_longer):
-                    return True
-                if skip_longer[0]:
-                    return False
-                i += 1
-            skip_longer[0] = True
+            star_pi, star_si = pi, si
+            continue
+        if pi < plen:
+            after = _match_one(pattern, pi, text[si], nocase)
+            if after >= 0:
+                pi = after
+                si += 1
+                continue
+        if star_pi < 0:
             return False
-        if c == 63:  # '?'
-            i += 1
-        elif c == 91:  # '['
-            p += 1
-            negate = p < plen and pat[p] == 94
-            if negate:
-                p += 1
-            matched = False
-            sc = s[i]
-            while True:
-                if p < plen and pat[p] == 92 and plen - p >= 2:
-                    p += 1
-                    if pat[p] == sc:
-                        matched = True
-                elif p < plen and pat[p] == 93:
-                    break
-                elif p >= plen:
-                    p -= 1
-                    break
-                elif plen - p >= 3 and pat[p + 1] == 45:  # range a-z
-                    start, end, ch = pat[p], pat[p + 2], sc
-                    if start > end:
-                        start, end = end, start
-                    if nocase:
-                        start, end, ch = _lower(start), _lower(end), _lower(ch)
-                    p += 2
-                    if start <= ch <= end:
-                        matched = True
-                elif (_lower(pat[p]) == _lower(sc)) if nocase else (pat[p] == sc):
+        star_si += 1  # let the star swallow one more character
+        pi, si = star_pi, star_si
+    while pi < plen and pattern[pi] == 42:
+        pi += 1
+    return pi == plen
+
+
+def _fold(c: int, nocase: bool) -> int:
+    return c + 32 if nocase and 65 <= c <= 90 else c
+
+
+def _match_one(p: bytes, pi: int, ch: int, nocase: bool) -> int:
+    """Match the one-character token at p[pi] (`?`, `[...]`, `\\x` or a literal) against `ch`.
+
+    Returns the index just after the token, or -1 if it does not match.
+    """
+    plen = len(p)
+    c = p[pi]
+    if c == 63:  # '?'
+        return pi + 1
+    if c == 91:  # '['
+        pi += 1
+        negate = pi < plen and p[pi] == 94
+        if negate:
+            pi += 1
+        matched = False
+        while True:
+            if pi >= plen:
+                pi -= 1  # Redis treats a missing ']' as the end of the pattern
+                break
+            if p[pi] == 92 and pi + 1 < plen:  # an escaped character, compared case-sensitively
+                pi += 1
+                if p[pi] == ch:
                     matched = True
-                p += 1
-            if negate:
-                matched = not matched
-            if not matched:
-                return False
-            i += 1
-        else:
-            if c == 92 and plen - p >= 2:  # backslash escapes the next character
-                p += 1
-                c = pat[p]
-            if (_lower(c) != _lower(s[i])) if nocase else (c != s[i]):
-                return False
-            i += 1
-        p += 1
-        if i == slen:
-            while p < plen and pat[p] == 42:
-                p += 1
-            break
-    return p == plen and i == slen
+            elif p[pi] == 93:  # ']'
+                break
+            elif pi + 2 < plen and p[pi + 1] == 45:  # a range: swapped if reversed, then folded
+                lo, hi = p[pi], p[pi + 2]
+                if lo > hi:
+                    lo, hi = hi, lo
+                pi += 2
+                if _fold(lo, nocase) <= _fold(ch, nocase) <= _fold(hi, nocase):
+                    matched = True
+            elif _fold(p[pi], nocase) == _fold(ch, nocase):
+                matched = True
+            pi += 1
+        if negate:
+            matched = not matched
+        return pi + 1 if matched else -1
+    if c == 92 and pi + 1 < plen:  # '\' escapes the next character
+        pi += 1
+    return pi + 1 if _fold(p[pi], nocase) == _fold(ch, nocase) else -1
 
 
 # --------------------------------------------------------------------------------------------------
 # Option kinds: how a value is parsed, shown by CONFIG GET, and written by CONFIG REWRITE
 # --------------------------------------------------------------------------------------------------
+
 
 class Kind:
     """How one type of option is parsed, shown and rewritten (Redis's typeInterface)."""
