@@ -24,6 +24,7 @@ from config.options import (
     quote_arg,
     render_default_conf,
     split_args,
+    split_args_bytes,
     stringmatch,
     version_text,
 )
@@ -33,5 +34,5 @@ __all__ = [
     "ConfigError", "ConfigSetError", "ConfigApplyError",
     "Option", "OPTIONS", "lookup_option",
     "Config", "load", "help_or_version", "version_text", "render_default_conf",
-    "split_args", "quote_arg", "stringmatch", "parse_memory",
+    "split_args", "split_args_bytes", "quote_arg", "stringmatch", "parse_memory",
 ]

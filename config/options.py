@@ -115,7 +115,7 @@ def _hex(c: int) -> bool:
 _ESCAPES = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("a"): 7}
 
 
-def _split_args_bytes(line: bytes) -> list[bytes] | None:
+def split_args_bytes(line: bytes) -> list[bytes] | None:
     """sdssplitargs: split a line into arguments; None on unbalanced or badly closed quotes."""
     line = line.split(b"\0", 1)[0]
     n = len(line)
@@ -180,7 +180,7 @@ def split_args(line: str) -> list[str] | None:
     Double quotes allow `\\n \\r \\t \\b \\a \\xHH` escapes, single quotes only `\\'`; a closing
     quote must be followed by a space or the end. Returns None for unbalanced quotes.
     """
-    parts = _split_args_bytes(line.encode(*_ENCODING))
+    parts = split_args_bytes(line.encode(*_ENCODING))
     return None if parts is None else [p.decode(*_ENCODING) for p in parts]
 
 
@@ -1610,7 +1610,7 @@ class _Loader:
             if not line or line.startswith(b"#"):
                 continue
             where = f"in {path} line {number}"
-            parts = _split_args_bytes(line)
+            parts = split_args_bytes(line)
             if parts is None:
                 raise ConfigError(f"unbalanced quotes {where}")
             if not parts:

@@ -23,6 +23,8 @@ import functools
 import os
 from dataclasses import dataclass, field
 
+from config import split_args_bytes as split_args  # Redis's sdssplitargs
+
 __all__ = [
     "BASE",
     "HISTORY",
@@ -241,63 +243,6 @@ def _fgets_lines(data: bytes, bufsize: int):
 _C_SPACE = b" \t\n\v\f\r"
 _HEX = b"0123456789abcdefABCDEF"
 _ESCAPES = {ord("n"): b"\n", ord("r"): b"\r", ord("t"): b"\t", ord("b"): b"\b", ord("a"): b"\a"}
-
-
-def split_args(line: bytes) -> list[bytes] | None:
-    """sds.c `sdssplitargs`: space-separated args with "double" (escapes) and 'single' quotes.
-
-    Returns None on unbalanced quotes or a closing quote not followed by a space, as Redis does.
-    """
-    args: list[bytes] = []
-    p, n = 0, len(line)
-    while True:
-        while p < n and line[p] in _C_SPACE:
-            p += 1
-        if p >= n:
-            return args
-        current = bytearray()
-        inq = insq = done = False
-        while not done:
-            c = line[p] if p < n else 0
-            if inq:
-                if (c == 0x5C and p + 3 < n and line[p + 1] == 0x78
-                        and line[p + 2] in _HEX and line[p + 3] in _HEX):
-                    current.append(int(line[p + 2:p + 4], 16))
-                    p += 3
-                elif c == 0x5C and p + 1 < n:
-                    p += 1
-                    current += _ESCAPES.get(line[p], bytes([line[p]]))
-                elif c == 0x22:
-                    if p + 1 < n and line[p + 1] not in _C_SPACE:
-                        return None
-                    done = True
-                elif p >= n:
-                    return None
-                else:
-                    current.append(c)
-            elif insq:
-                if c == 0x5C and p + 1 < n and line[p + 1] == 0x27:
-                    p += 1
-                    current.append(0x27)
-                elif c == 0x27:
-                    if p + 1 < n and line[p + 1] not in _C_SPACE:
-                        return None
-                    done = True
-                elif p >= n:
-                    return None
-                else:
-                    current.append(c)
-            elif p >= n or c in b" \n\r\t\0":
-                done = True
-            elif c == 0x22:
-                inq = True
-            elif c == 0x27:
-                insq = True
-            else:
-                current.append(c)
-            if p < n:
-                p += 1
-        args.append(bytes(current))
 
 
 def _atoll(value: bytes) -> int:

@@ -32,6 +32,7 @@ from itertools import chain
 
 import hiredis
 
+from config import split_args_bytes as split_inline_args  # Redis's sdssplitargs
 from protocol.errors import ProtocolError
 
 __all__ = ["RequestReader", "split_inline_args"]
@@ -70,9 +71,6 @@ _ARG_COST = [n + 5 + len(str(n)) for n in range(_TABLE)]
 _LIST_ONLY = {list}
 _BYTES_ONLY = {bytes}
 
-_C_ISSPACE = frozenset(b" \t\n\v\f\r")
-_TOKEN_END = frozenset(b" \n\r\t")
-_HEX = frozenset(b"0123456789abcdefABCDEF")
 _ESCAPES = {ord("n"): 0x0A, ord("r"): 0x0D, ord("t"): 0x09, ord("b"): 0x08, ord("a"): 0x07}
 
 
@@ -133,68 +131,6 @@ def _find_line_end(buf: bytearray, pos: int, char: bytes) -> int:
 def _expected_dollar(byte: int) -> str:
     shown = " " if byte in (_CR, _LF) else chr(byte)
     return f"ERR Protocol error: expected '$', got '{shown}'"
-
-
-def split_inline_args(line: bytes) -> list[bytes] | None:
-    """Redis's `sdssplitargs`: the arguments of one inline line, or None for unbalanced quotes.
-
-    Blanks between arguments are C `isspace`, but an unquoted argument ends only at space, tab, CR or
-    LF; a quote may open in the middle of an argument; a closing quote must be followed by a blank
-    or the end of the line.
-    """
-    size = len(line)
-    at = lambda k: line[k] if k < size else 0  # reads past the end see C's NUL terminator
-    args: list[bytes] = []
-    i = 0
-    while True:
-        while i < size and line[i] in _C_ISSPACE:
-            i += 1
-        if i >= size:
-            return args
-        current = bytearray()
-        in_double = in_single = done = False
-        while not done:
-            c = at(i)
-            if in_double:
-                if c == 0x5C and at(i + 1) == 0x78 and at(i + 2) in _HEX and at(i + 3) in _HEX:
-                    current.append(int(line[i + 2:i + 4], 16))
-                    i += 3
-                elif c == 0x5C and at(i + 1):
-                    i += 1
-                    current.append(_ESCAPES.get(line[i], line[i]))
-                elif c == 0x22:
-                    following = at(i + 1)
-                    if following and following not in _C_ISSPACE:
-                        return None
-                    done = True
-                elif c == 0:
-                    return None
-                else:
-                    current.append(c)
-            elif in_single:
-                if c == 0x5C and at(i + 1) == 0x27:
-                    i += 1
-                    current.append(0x27)
-                elif c == 0x27:
-                    following = at(i + 1)
-                    if following and following not in _C_ISSPACE:
-                        return None
-                    done = True
-                elif c == 0:
-                    return None
-                else:
-                    current.append(c)
-            elif c in _TOKEN_END or c == 0:
-                done = True
-            elif c == 0x22:
-                in_double = True
-            elif c == 0x27:
-                in_single = True
-            else:
-                current.append(c)
-            if i < size:
-                i += 1
-        args.append(bytes(current))
 
 
 class _Multibulk:
