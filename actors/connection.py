@@ -60,7 +60,8 @@ class ConnectionActor:
         self.lib_name = self.lib_ver = b""
         self.no_evict = False
         self.reply_on = True
-        self.skip_next_reply = False
+        self.skip_next_reply = False    # CLIENT REPLY SKIP: drop the reply of the next command
+        self.skip_this_reply = False    # the LOCAL command now running sends no reply
         # Request/reply pipeline
         cfg = server.config
         self.reader = RequestReader(max_bulk_len=cfg["proto-max-bulk-len"],
@@ -120,11 +121,14 @@ class ConnectionActor:
         reader.feed(data)
         self.last_interaction = time.time()
         while True:
+            failed = False
             try:
                 commands = reader.commands()
             except ProtocolError as exc:
                 # Commands parsed before the bad bytes run first; the error reply follows them.
+                # The reader stays failed and would raise again: stop reading.
                 commands = [exc]
+                failed = True
             if not commands:
                 break
             if self.backlog:
@@ -132,7 +136,7 @@ class ConnectionActor:
                 self.resume()
             else:
                 self._run(commands, 0)
-            if self.closing:
+            if self.closing or failed:
                 break
         if reader.query_buffer_exceeded():
             log.warning("Closing client that reached max query buffer length: id=%d addr=%s",
@@ -197,28 +201,33 @@ class ConnectionActor:
                 try:
                     spec = lookup(argv)
                 except CommandError as exc:
+                    self.last_command = "NULL"
                     self._reject(exc.message)
                     continue
                 if spec is None:
+                    self.last_command = "NULL"
                     self._reject(unknown_command(argv[0], argv[1:]).message)
                     continue
+            # Redis sets the client's last command at lookup: refused and queued commands count.
+            self.last_command = spec.fullname
             arity = spec.arity
             if (arity > 0 and len(argv) != arity) or len(argv) < -arity:
-                self._reject(wrong_arity(spec.fullname).message)
+                self._reject(wrong_arity(spec.fullname).message, spec)
                 continue
             if not self.authenticated and not spec.no_auth:
-                self._reject(NOAUTH)
+                self._reject(NOAUTH, spec)
                 continue
             if server.loading and "loading" not in spec.flags:
-                self._reject(LOADING)
+                self._reject(LOADING, spec)
                 continue
             if self.subscribed and self.proto == 2 and spec.fullname not in _SUBSCRIBED_OK:
                 self._reject(f"ERR Can't execute '{spec.fullname}': only (P|S)SUBSCRIBE / "
-                             "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
+                             "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                             spec)
                 continue
             if self.multi is not None and spec.fullname not in _RUN_INSIDE_MULTI:
                 if "no_multi" in spec.flags:
-                    self._reject("ERR Command not allowed inside a transaction")
+                    self._reject("ERR Command not allowed inside a transaction", spec)
                     continue
                 self.multi.append((spec, argv))
                 if self.reply_on and not self._skip():
@@ -228,7 +237,6 @@ class ConnectionActor:
                 self.backlog.extendleft(reversed(commands[i - 1:]))
                 server.wait_unpause(self)
                 return
-            self.last_command = spec.fullname
             route = spec.route
             if route is _ROUTE_KEYS:
                 slot = [None]
@@ -271,9 +279,13 @@ class ConnectionActor:
                     # Barrier: run once every earlier command of ours has completed.
                     self.backlog.extendleft(reversed(commands[i - 1:]))
                     return
+                # Decided before the handler runs: CLIENT REPLY SKIP silences itself and the
+                # next command, and CLIENT REPLY ON may cancel a skip pending for itself.
+                self.skip_this_reply = self._skip()
                 data = execute_one(spec, self, argv, None, server.local_stats)
-                if data is not None and self.reply_on and not self._skip():
+                if data is not None and self.reply_on and not self.skip_this_reply:
                     self.replies.append([data])
+                self.skip_this_reply = False
                 if self.closing:
                     return
                 # A LOCAL command may change what the fast path assumes (SELECT, HELLO, MULTI ...).
@@ -297,11 +309,12 @@ class ConnectionActor:
         self._run(commands, 0)
         self.flush()
 
-    def _reject(self, message: str) -> None:
-        """A command refused before running: counted as rejected, as Redis's INFO does.
+    def _reject(self, message: str, spec=None) -> None:
+        """A command refused before running: counted as rejected, as Redis's INFO does (per
+        command too, when it was found: INFO commandstats rejected_calls).
 
         Inside MULTI it also dooms the transaction (EXEC will reply EXECABORT)."""
-        self.server.count_rejection(message)
+        self.server.count_rejection(message, spec)
         if self.multi is not None:
             self.multi_error = True
         if self.reply_on and not self._skip():
@@ -501,8 +514,8 @@ class ConnectionActor:
         self.closing = True
 
     def suppress_reply(self) -> None:
-        """The reply of the command now running is not sent (SHUTDOWN closes silently)."""
-        self.skip_next_reply = True
+        """The reply of the LOCAL command now running is not sent (SHUTDOWN, CLIENT REPLY SKIP)."""
+        self.skip_this_reply = True
 
     def reset_state(self) -> None:
         """RESET: the state of a fresh connection, keeping id, address and library info."""

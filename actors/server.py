@@ -105,6 +105,7 @@ class Server:
         self._next_id = 0
         self.local_stats = ExecStats()
         self.rejected: dict[str, int] = {}
+        self.rejected_calls: dict = {}      # spec -> refusals before running (commandstats)
         self.total_connections = 0
         self.rejected_connections = 0
         self.paused = False
@@ -230,10 +231,12 @@ class Server:
                     "things in order for the server to start accepting connections from the outside.")
         return None
 
-    def reset_stats(self) -> None:
-        """CONFIG RESETSTAT. Shard counters are reset from their own thread via a global op."""
+    def reset_stats(self, conn=None) -> None:
+        """CONFIG RESETSTAT. Shard counters are reset from their own thread via a global op;
+        `conn` (the caller) counts it as in flight, so its next LOCAL command (INFO) waits for it."""
         self.local_stats.__init__()
         self.rejected.clear()
+        self.rejected_calls.clear()
         self.total_connections = self.rejected_connections = 0
         self.peak_memory = 0
 
@@ -242,23 +245,36 @@ class Server:
                 store.expired_keys = store.keyspace_hits = store.keyspace_misses = 0
             for actor in self.shard_actors:
                 actor.stats.__init__()
+            if conn is not None:
+                self.loop.call_soon_threadsafe(_deliver, {conn: 1})
+        if conn is not None:
+            conn.inflight += 1
         self.run_global(reset)
 
-    def count_rejection(self, message: str) -> None:
+    def count_rejection(self, message: str, spec=None) -> None:
+        if spec is not None:
+            self.rejected_calls[spec] = self.rejected_calls.get(spec, 0) + 1
         prefix = message.split(" ", 1)[0]
         self.rejected[prefix] = self.rejected.get(prefix, 0) + 1
 
     # -- CLIENT PAUSE ---------------------------------------------------------------------------------
 
     def pause(self, millis: int, mode: str) -> None:
+        """Redis keeps the later deadline and the stronger mode (ALL over WRITE) of all pauses."""
         until = time.monotonic() + millis / 1000
-        self.paused = True
-        self.pause_until = max(self.pause_until, until) if self.pause_mode == mode else until
-        self.pause_mode = mode
+        if self.paused:
+            self.pause_until = max(self.pause_until, until)
+            if mode == "all":
+                self.pause_mode = "all"
+        else:
+            self.paused = True
+            self.pause_until = until
+            self.pause_mode = mode
         self.loop.call_later(millis / 1000 + 0.001, self._check_unpause)
 
     def unpause(self) -> None:
         self.paused = False
+        self.pause_until = 0.0
         waiting, self._paused_clients = self._paused_clients, []
         for conn in waiting:
             conn.resume()

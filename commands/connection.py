@@ -13,7 +13,7 @@ from commands.registry import Route, command, container
 from protocol.errors import SYNTAX_ERROR, CommandError
 from protocol.replies import OK, Verbatim
 
-__all__ = ["client_line", "authenticate"]
+__all__ = ["authenticate", "client_line"]
 
 _WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
 
@@ -80,7 +80,7 @@ def hello(client, argv):
     if not client.authenticated:
         raise CommandError(
             "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
-            "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
+            "HELLO AUTH <user> <pass> option can be used to authenticate the client and "
             "select the RESP protocol version at the same time")
     if name is not None:
         client.name = name
@@ -135,14 +135,31 @@ def reset(client, argv):
 container("CLIENT", arity=-2, flags="sentinel", group="connection")
 
 
+def _client_flags(client) -> str:
+    """The `flags=` letters of CLIENT LIST, in Redis's order, for the states Shardis has."""
+    flags = ""
+    if client.kind == "pubsub":
+        flags += "P"
+    if client.multi is not None:
+        flags += "x"
+    if client.closing:
+        flags += "c"
+    if client.no_evict:
+        flags += "e"
+    return flags or "N"
+
+
 def client_line(client) -> str:
     """One CLIENT LIST line, with the fields of Redis 7.0 (plus 7.2's lib-name/lib-ver)."""
     now = time.time()
-    flags = "N"
+    flags = _client_flags(client)
+    subs = client.subscriptions
+    multi = -1 if client.multi is None else len(client.multi)
     return (f"id={client.id} addr={client.addr} laddr={client.laddr} fd={client.fd} "
             f"name={client.name.decode('utf-8', 'replace')} age={int(now - client.created)} "
-            f"idle={int(now - client.last_interaction)} flags={flags} db={client.db} sub=0 psub=0 "
-            f"ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 "
+            f"idle={int(now - client.last_interaction)} flags={flags} db={client.db} "
+            f"sub={len(subs['channels'])} psub={len(subs['patterns'])} ssub={len(subs['shard'])} "
+            f"multi={multi} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 "
             f"oll=0 omem=0 tot-mem=0 events=r cmd={client.last_command} user=default redir=-1 "
             f"resp={client.proto} lib-name={client.lib_name.decode('utf-8', 'replace')} "
             f"lib-ver={client.lib_ver.decode('utf-8', 'replace')}")
@@ -183,12 +200,7 @@ def client_list(client, argv):
             kind = _client_type(argv[3])
             clients = [c for c in clients if c.kind == kind]
         elif opt == b"id" and len(argv) >= 4:
-            ids = []
-            for raw in argv[3:]:
-                value = parse_int(raw, "ERR Invalid client ID")
-                if value <= 0:
-                    raise CommandError("ERR Invalid client ID")
-                ids.append(value)
+            ids = [parse_int(raw, "ERR Invalid client ID") for raw in argv[3:]]
             clients = [client.server.clients[i] for i in ids if i in client.server.clients]
         else:
             raise CommandError(SYNTAX_ERROR)
@@ -229,21 +241,28 @@ def client_setinfo(client, argv):
 @command("CLIENT|KILL", arity=-3, flags="admin noscript loading stale", group="connection",
          route=Route.LOCAL)
 def client_kill(client, argv):
-    """CLIENT KILL ip:port | CLIENT KILL [ID id] [TYPE type] [USER name] [ADDR a] [LADDR a] [SKIPME yes|no]"""
+    """CLIENT KILL ip:port | CLIENT KILL [ID id] [TYPE type] [USER name] [ADDR a] [LADDR a] [SKIPME yes|no]
+
+    Options are checked left to right, as Redis does, so the first bad one names the error; a
+    trailing option without its value is a syntax error only once the options before it passed.
+    """
     clients = client.server.clients
     if len(argv) == 3:
+        # The old form may kill the caller itself: SKIPME does not apply.
         target = argv[2].decode("utf-8", "replace")
         victims = [c for c in clients.values() if c.addr == target]
         if not victims:
             raise CommandError("ERR No such client")
-        _kill(client, victims[:1])
+        _kill(client, victims)
         return OK
-    if len(argv) % 2 == 0:
-        raise CommandError(SYNTAX_ERROR)
     tests = []
     skip_me = True
-    for i in range(2, len(argv), 2):
-        opt, raw = argv[i].lower(), argv[i + 1]
+    i = 2
+    while i < len(argv):
+        opt = argv[i].lower()
+        if i + 1 >= len(argv):
+            raise CommandError(SYNTAX_ERROR)
+        raw = argv[i + 1]
         text = raw.decode("utf-8", "replace")
         if opt == b"id":
             wanted = parse_int(raw, "ERR client-id should be greater than 0")
@@ -253,19 +272,20 @@ def client_kill(client, argv):
         elif opt == b"type":
             kind = _client_type(raw)
             tests.append(lambda c, k=kind: c.kind == k)
-        elif opt == b"user":
-            if raw != b"default":
-                raise CommandError(f"ERR No such user '{text}'")
         elif opt == b"addr":
             tests.append(lambda c, a=text: c.addr == a)
         elif opt == b"laddr":
             tests.append(lambda c, a=text: c.laddr == a)
+        elif opt == b"user":
+            if raw != b"default":
+                raise CommandError(f"ERR No such user '{text}'")
         elif opt == b"skipme":
             if raw.lower() not in (b"yes", b"no"):
                 raise CommandError(SYNTAX_ERROR)
             skip_me = raw.lower() == b"yes"
         else:
             raise CommandError(SYNTAX_ERROR)
+        i += 2
     victims = [c for c in list(clients.values())
                if all(t(c) for t in tests) and not (skip_me and c is client)]
     _kill(client, victims)
@@ -283,19 +303,25 @@ def _kill(client, victims) -> None:
 @command("CLIENT|REPLY", arity=3, flags="noscript loading stale", group="connection",
          route=Route.LOCAL)
 def client_reply(client, argv):
-    """CLIENT REPLY ON|OFF|SKIP"""
+    """CLIENT REPLY ON|OFF|SKIP -- only ON answers; OFF and SKIP are silent, as in Redis.
+
+    OFF silences itself through `reply_on`; SKIP silences itself (`suppress_reply`) and sets
+    `skip_next_reply`, which the connection turns into "skip this reply" when the next command
+    starts; ON cancels a skip still pending for itself (`skip_this_reply`).
+    """
     mode = argv[2].lower()
     if mode == b"on":
         client.reply_on = True
+        client.skip_this_reply = False
         return OK
     if mode == b"off":
         client.reply_on = False
     elif mode == b"skip":
         if client.reply_on:
+            client.suppress_reply()
             client.skip_next_reply = True
     else:
         raise CommandError(SYNTAX_ERROR)
-    client.skip_next_reply = client.skip_next_reply or not client.reply_on
     return OK
 
 
@@ -313,20 +339,27 @@ def client_no_evict(client, argv):
 @command("CLIENT|PAUSE", arity=-3, flags="admin noscript loading stale", group="connection",
          route=Route.LOCAL)
 def client_pause(client, argv):
-    """CLIENT PAUSE timeout [WRITE|ALL]"""
-    timeout = parse_int(argv[2], "ERR timeout is not an integer or out of range")
-    if timeout < 0:
-        raise CommandError("ERR timeout is negative")
+    """CLIENT PAUSE timeout [WRITE|ALL] -- the mode is checked before the timeout, as in Redis."""
+    if len(argv) > 4:
+        raise _subcommand_syntax_error(argv)
     mode = "all"
     if len(argv) == 4:
         raw = argv[3].lower()
         if raw not in (b"write", b"all"):
-            raise CommandError(SYNTAX_ERROR)
+            raise CommandError("ERR CLIENT PAUSE mode must be WRITE or ALL")
         mode = raw.decode()
-    elif len(argv) > 4:
-        raise CommandError(SYNTAX_ERROR)
+    timeout = parse_int(argv[2], "ERR timeout is not an integer or out of range")
+    if timeout < 0:
+        raise CommandError("ERR timeout is negative")
     client.server.pause(timeout, mode)
     return OK
+
+
+def _subcommand_syntax_error(argv) -> CommandError:
+    """Redis's addReplySubcommandSyntaxError: the subcommand as typed, the command upper-cased."""
+    return CommandError(
+        f"ERR unknown subcommand or wrong number of arguments for "
+        f"'{argv[1].decode('utf-8', 'replace')[:128]}'. Try {argv[0].decode('utf-8', 'replace').upper()} HELP.")
 
 
 @command("CLIENT|UNPAUSE", arity=2, flags="admin noscript loading stale", group="connection",

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import resource
 import threading
 import time
 
 from commands import meta
-from commands.args import parse_float, parse_int
+from commands.args import try_int
 from commands.generic import db_index
 from commands.registry import Route, command, container
 from keyspace.digest import dataset_digest, digest_value_replies
-from keyspace.encoding import object_encoding
+from keyspace.encoding import is_shared_integer, object_encoding
 from protocol.errors import NO_SUCH_KEY, SYNTAX_ERROR, CommandError
 from protocol.replies import OK, Verbatim
 
@@ -30,6 +31,14 @@ __all__ = ["info_text"]
 def command_(client, argv):
     """COMMAND [COUNT|INFO|DOCS|LIST|GETKEYS|GETKEYSANDFLAGS|HELP ...] -- generated from the table."""
     return meta.command_reply(argv)
+
+
+# Each subcommand is registered (same handler) so that INFO commandstats counts `command|docs`,
+# which redis-cli calls on connect, apart from `command`, as Redis does.
+for _sub, _arity in (("COUNT", 2), ("DOCS", -2), ("GETKEYS", -4), ("GETKEYSANDFLAGS", -4),
+                     ("HELP", 2), ("INFO", -2), ("LIST", -2)):
+    command(f"COMMAND|{_sub}", arity=_arity, flags="loading stale", group="server",
+            route=Route.LOCAL)(command_)
 
 
 # -- CONFIG --------------------------------------------------------------------------------------------
@@ -66,7 +75,7 @@ def config_set(client, argv):
          route=Route.LOCAL)
 def config_resetstat(client, argv):
     """CONFIG RESETSTAT"""
-    client.server.reset_stats()
+    client.server.reset_stats(client)
     return OK
 
 
@@ -103,7 +112,8 @@ def dbsize(db, argv):
 
 
 def _flush_mode(argv) -> None:
-    if len(argv) == 2 and argv[1].lower() not in (b"sync", b"async"):
+    """Redis's getFlushCommandFlags: nothing, or exactly one of ASYNC and SYNC."""
+    if len(argv) > 2 or (len(argv) == 2 and argv[1].lower() not in (b"sync", b"async")):
         raise CommandError(SYNTAX_ERROR)
 
 
@@ -147,7 +157,7 @@ _DEBUG_HELP = [
     "DIGEST-VALUE <key> [<key> ...]",
     "    Output a hex signature of the values of all the specified keys.",
     "OBJECT <key>",
-    "    Show low level info about the `key` and associated value.",
+    "    Show low level info about `key` and associated value.",
     "SET-ACTIVE-EXPIRE <0|1>",
     "    Setting it to 0 disables expiring keys in background when they are not",
     "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
@@ -166,6 +176,53 @@ def _all_items(store):
             yield d.index, key, d.get(key), expires.get(key)
 
 
+_STRTOD_PREFIX = re.compile(rb"\s*[+-]?(?:inf(?:inity)?|nan|(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)",
+                            re.IGNORECASE)
+_ATOI_PREFIX = re.compile(rb"\s*[+-]?\d+")
+
+
+def _strtod(raw: bytes) -> float:
+    """C strtod(s, NULL) as DEBUG SLEEP uses it: the longest numeric prefix, 0 when there is none."""
+    match = _STRTOD_PREFIX.match(raw)
+    return float(match.group()) if match else 0.0
+
+
+def _atoi(raw: bytes) -> int:
+    """C atoi as DEBUG SET-ACTIVE-EXPIRE uses it: the leading integer, 0 when there is none."""
+    match = _ATOI_PREFIX.match(raw)
+    return int(match.group()) if match else 0
+
+
+def _rdb_len_size(n: int) -> int:
+    """Bytes of an RDB length prefix (rdbSaveLen)."""
+    return 1 if n < 1 << 6 else 2 if n < 1 << 14 else 5 if n <= 0xFFFFFFFF else 9
+
+
+def _rdb_int_size(n: int) -> int:
+    """Bytes of an integer-encoded RDB string (rdbEncodeInteger), 0 when it needs the string form."""
+    if -(1 << 7) <= n < 1 << 7:
+        return 2
+    if -(1 << 15) <= n < 1 << 15:
+        return 3
+    if -(1 << 31) <= n < 1 << 31:
+        return 5
+    return 0
+
+
+def _serialized_length(value, encoding: str) -> int:
+    """DEBUG OBJECT serializedlength for strings: what rdbSaveStringObject writes without LZF.
+
+    Redis tries LZF on strings longer than 20 bytes; Shardis reports those uncompressed.
+    """
+    if not isinstance(value, bytes):
+        return len(value) + 1
+    if encoding == "int" or len(value) <= 11:
+        number = try_int(value)
+        if number is not None and (size := _rdb_int_size(number)):
+            return size
+    return _rdb_len_size(len(value)) + len(value)
+
+
 @command("DEBUG", arity=-2, flags="admin noscript loading stale", group="server", route=Route.ALL)
 def debug(db, argv):
     """DEBUG DIGEST|DIGEST-VALUE|OBJECT|SLEEP|SET-ACTIVE-EXPIRE|HELP -- runs with every shard parked."""
@@ -174,25 +231,27 @@ def debug(db, argv):
     if sub == b"help" and n == 2:
         return list(_DEBUG_HELP)
     if sub == b"digest" and n == 2:
-        return dataset_digest(_all_items(db.store)).encode()
+        return dataset_digest(_all_items(db.store))
     if sub == b"digest-value" and n >= 2:
         values = [db.get(k) for k in argv[2:]]
         expires = [db.ttl(k) if v is not None else None for k, v in zip(argv[2:], values)]
-        return [h.encode() for h in digest_value_replies(values, expires)]
+        return list(digest_value_replies(values, expires))
     if sub == b"object" and n == 3:
         value = db.get(argv[2])
         if value is None:
             raise CommandError(NO_SUCH_KEY)
         encoding = object_encoding(value, db.store.config)
-        size = len(value) if isinstance(value, bytes) else len(value)
-        return (f"Value at:0x{id(value):x} refcount:1 encoding:{encoding} "
-                f"serializedlength:{size + 1} lru:0 lru_seconds_idle:0")
+        refcount = 2147483647 if is_shared_integer(value) else 1
+        return (f"Value at:0x{id(value):x} refcount:{refcount} encoding:{encoding} "
+                f"serializedlength:{_serialized_length(value, encoding)} "
+                f"lru:{int(time.time()) & 0xFFFFFF} lru_seconds_idle:0")
     if sub == b"sleep" and n == 3:
-        seconds = parse_float(argv[2])
-        time.sleep(max(seconds, 0))
+        seconds = _strtod(argv[2])
+        if 0 < seconds < float("inf"):  # nanosleep refuses what does not fit a timespec
+            time.sleep(seconds)
         return OK
     if sub == b"set-active-expire" and n == 3:
-        enabled = bool(parse_int(argv[2]))
+        enabled = bool(_atoi(argv[2]))
         for store in getattr(db.store, "parts", [db.store]):
             store.active_expire_enabled = enabled
         return OK
@@ -262,7 +321,7 @@ def _section_server(server) -> list[str]:
         "redis_git_sha1:00000000", "redis_git_dirty:0", "redis_build_id:0",
         "redis_mode:standalone", f"os:{uname.system} {uname.release} {uname.machine}",
         "arch_bits:64", "monotonic_clock:POSIX clock_gettime", "multiplexing_api:" + server.loop_kind,
-        "atomicvar_api:python-gil", f"gcc_version:0.0.0", f"process_id:{os.getpid()}",
+        "atomicvar_api:python-gil", "gcc_version:0.0.0", f"process_id:{os.getpid()}",
         "process_supervised:no", f"run_id:{server.run_id}", f"tcp_port:{cfg['port']}",
         f"server_time_usec:{time.time_ns() // 1000}", f"uptime_in_seconds:{uptime}",
         f"uptime_in_days:{uptime // 86400}", f"hz:{cfg['hz']}", f"configured_hz:{cfg['hz']}",
@@ -281,20 +340,51 @@ def _section_clients(server) -> list[str]:
     ]
 
 
+def _rss() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
+
+
+_STARTUP_MEMORY = _rss()
+"""Resident memory once the command table is loaded, before any data: `used_memory_startup`."""
+
+
 def _section_memory(server) -> list[str]:
+    """Redis's fields. Shardis has no allocator statistics of its own: the allocator and RSS figures
+    are all the process's resident memory, so the ratios between them are 1 and the gaps 0."""
     rss = server.used_memory()
     peak = max(server.peak_memory, rss)
     server.peak_memory = peak
+    startup = min(_STARTUP_MEMORY, rss)
+    dataset = rss - startup
     maxmemory = server.config["maxmemory"]
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     return [
         f"used_memory:{rss}", f"used_memory_human:{_human(rss)}", f"used_memory_rss:{rss}",
         f"used_memory_rss_human:{_human(rss)}", f"used_memory_peak:{peak}",
         f"used_memory_peak_human:{_human(peak)}", f"used_memory_peak_perc:{100 * rss / peak:.2f}%",
+        f"used_memory_overhead:{startup}", f"used_memory_startup:{startup}",
+        f"used_memory_dataset:{dataset}",
+        f"used_memory_dataset_perc:{100.0 if dataset else 0.0:.2f}%",
+        f"allocator_allocated:{rss}", f"allocator_active:{rss}", f"allocator_resident:{rss}",
         f"total_system_memory:{total}", f"total_system_memory_human:{_human(total)}",
+        "used_memory_lua:0", "used_memory_vm_eval:0", "used_memory_lua_human:0B",
+        "used_memory_scripts_eval:0", "number_of_cached_scripts:0", "number_of_functions:0",
+        "number_of_libraries:0", "used_memory_vm_functions:0", "used_memory_vm_total:0",
+        "used_memory_vm_total_human:0B", "used_memory_functions:0", "used_memory_scripts:0",
+        "used_memory_scripts_human:0B",
         f"maxmemory:{maxmemory}", f"maxmemory_human:{_human(maxmemory)}",
-        f"maxmemory_policy:{server.config['maxmemory-policy']}", "mem_fragmentation_ratio:1.00",
-        "mem_allocator:pymalloc", "lazyfree_pending_objects:0", "lazyfreed_objects:0",
+        f"maxmemory_policy:{server.config['maxmemory-policy']}",
+        "allocator_frag_ratio:1.00", "allocator_frag_bytes:0", "allocator_rss_ratio:1.00",
+        "allocator_rss_bytes:0", "rss_overhead_ratio:1.00", "rss_overhead_bytes:0",
+        "mem_fragmentation_ratio:1.00", "mem_fragmentation_bytes:0", "mem_not_counted_for_evict:0",
+        "mem_replication_backlog:0", "mem_total_replication_buffers:0", "mem_clients_slaves:0",
+        "mem_clients_normal:0", "mem_cluster_links:0", "mem_aof_buffer:0",
+        "mem_allocator:pymalloc", "active_defrag_running:0", "lazyfree_pending_objects:0",
+        "lazyfreed_objects:0",
     ]
 
 
@@ -322,8 +412,9 @@ def _all_exec_stats(server):
 
 def _section_stats(server) -> list[str]:
     stats = _all_exec_stats(server)
+    # As in Redis, a command refused before it ran (arity, NOAUTH ...) is an error reply but not
+    # a processed command.
     processed = sum(c[0] for s in stats for c in list(s.commands.values()))
-    processed += sum(server.rejected.values())
     errors = sum(sum(list(s.errors.values())) for s in stats) + sum(server.rejected.values())
     stores = server.stores
     return [
@@ -379,18 +470,23 @@ def _section_cpu(server) -> list[str]:
 
 
 def _section_commandstats(server) -> list[str]:
+    """Calls, time and failures from every executor; `rejected_calls` from the connection actors
+    once they count refusals per command (`server.rejected_calls`, spec -> count)."""
     merged: dict = {}
     for stats in _all_exec_stats(server):
         for spec, (calls, usec, failed) in list(stats.commands.items()):
-            entry = merged.setdefault(spec.fullname, [0, 0.0, 0])
+            entry = merged.setdefault(spec.fullname, [0, 0.0, 0, 0])
             entry[0] += calls
             entry[1] += usec
             entry[2] += failed
+    for spec, count in list(getattr(server, "rejected_calls", {}).items()):
+        merged.setdefault(spec.fullname, [0, 0.0, 0, 0])[3] += count
     lines = []
     for name in sorted(merged):
-        calls, usec, failed = merged[name]
+        calls, usec, failed, rejected = merged[name]
         lines.append(f"cmdstat_{name}:calls={calls},usec={int(usec)},"
-                     f"usec_per_call={usec / calls:.2f},rejected_calls=0,failed_calls={failed}")
+                     f"usec_per_call={usec / calls if calls else 0:.2f},rejected_calls={rejected},"
+                     f"failed_calls={failed}")
     return lines
 
 
@@ -444,24 +540,24 @@ _SECTIONS = {
 
 
 def info_text(server, args: list[bytes]) -> str:
-    """INFO [section ...]: default, all, everything, or named sections (unknown ones are empty)."""
-    wanted: list[str] = []
+    """INFO [section ...]: default, all, everything, or named sections (unknown ones are empty).
+
+    Sections come out in Redis's fixed order whatever the order asked, each once.
+    """
+    wanted: set[str] = set()
     names = [a.decode("utf-8", "replace").lower() for a in args] or ["default"]
     for name in names:
         if name == "default":
-            wanted += _DEFAULT_SECTIONS
+            wanted.update(_DEFAULT_SECTIONS)
         elif name in ("all", "everything"):
-            wanted += _ALL_SECTIONS
+            wanted.update(_ALL_SECTIONS)
         elif name in _SECTIONS:
-            wanted.append(name)
-    seen = []
-    for name in wanted:
-        if name not in seen:
-            seen.append(name)
+            wanted.add(name)
     blocks = []
-    for name in seen:
-        title, fn = _SECTIONS[name]
-        blocks.append("\r\n".join([f"# {title}"] + fn(server)) + "\r\n")
+    for name in _ALL_SECTIONS:
+        if name in wanted:
+            title, fn = _SECTIONS[name]
+            blocks.append("\r\n".join([f"# {title}"] + fn(server)) + "\r\n")
     return "\r\n".join(blocks)
 
 
