@@ -95,6 +95,8 @@ def ping(client, argv):
     """PING [message]"""
     if len(argv) > 2:
         raise CommandError("ERR wrong number of arguments for 'ping' command")
+    if client.subscribed and client.proto == 2:  # a RESP2 subscriber reads only arrays
+        return [b"pong", argv[1] if len(argv) == 2 else b""]
     return "PONG" if len(argv) == 1 else argv[1]
 
 

@@ -335,7 +335,8 @@ def _section_clients(server) -> list[str]:
     return [
         f"connected_clients:{len(server.clients)}", "cluster_connections:0",
         f"maxclients:{server.config['maxclients']}", "client_recent_max_input_buffer:0",
-        "client_recent_max_output_buffer:0", "blocked_clients:0", "tracking_clients:0",
+        "client_recent_max_output_buffer:0", f"blocked_clients:{server.blocked_clients()}",
+        "tracking_clients:0",
         "clients_in_timeout_table:0",
     ]
 
@@ -388,22 +389,34 @@ def _section_memory(server) -> list[str]:
     ]
 
 
+_PERSISTENCE_ORDER = (
+    "loading async_loading current_cow_peak current_cow_size current_cow_size_age "
+    "current_fork_perc current_save_keys_processed current_save_keys_total "
+    "rdb_changes_since_last_save rdb_bgsave_in_progress rdb_last_save_time rdb_last_bgsave_status "
+    "rdb_last_bgsave_time_sec rdb_current_bgsave_time_sec rdb_saves rdb_last_cow_size "
+    "rdb_last_load_keys_expired rdb_last_load_keys_loaded aof_enabled aof_rewrite_in_progress "
+    "aof_rewrite_scheduled aof_last_rewrite_time_sec aof_current_rewrite_time_sec "
+    "aof_last_bgrewrite_status aof_rewrites aof_rewrites_consecutive_failures "
+    "aof_last_write_status aof_last_cow_size module_fork_in_progress module_fork_last_cow_size "
+    "aof_current_size aof_base_size aof_pending_rewrite aof_buffer_length aof_pending_bio_fsync "
+    "aof_delayed_fsync shardis_last_snapshot_pause_ms").split()
+_PERSISTENCE_DEFAULTS = {
+    "async_loading": "0", "current_cow_peak": "0", "current_cow_size": "0",
+    "current_cow_size_age": "0", "current_fork_perc": "0.00", "current_save_keys_processed": "0",
+    "current_save_keys_total": "0", "rdb_last_cow_size": "0", "rdb_last_load_keys_expired": "0",
+    "rdb_last_load_keys_loaded": "0", "aof_rewrites_consecutive_failures": "0",
+    "aof_last_cow_size": "0", "module_fork_in_progress": "0", "module_fork_last_cow_size": "0",
+}
+
+
 def _section_persistence(server) -> list[str]:
-    dirty = sum(s.dirty for s in server.stores)
-    return [
-        "loading:0", "async_loading:0", "current_cow_peak:0", "current_cow_size:0",
-        "current_cow_size_age:0", "current_fork_perc:0.00", "current_save_keys_processed:0",
-        "current_save_keys_total:0", f"rdb_changes_since_last_save:{dirty}",
-        "rdb_bgsave_in_progress:0", f"rdb_last_save_time:{server.lastsave}",
-        "rdb_last_bgsave_status:ok", "rdb_last_bgsave_time_sec:-1",
-        "rdb_current_bgsave_time_sec:-1", "rdb_saves:0", "rdb_last_cow_size:0",
-        "rdb_last_load_keys_expired:0", "rdb_last_load_keys_loaded:0",
-        f"aof_enabled:{int(bool(server.config['appendonly']))}", "aof_rewrite_in_progress:0",
-        "aof_rewrite_scheduled:0", "aof_last_rewrite_time_sec:-1",
-        "aof_current_rewrite_time_sec:-1", "aof_last_bgrewrite_status:ok", "aof_rewrites:0",
-        "aof_rewrites_consecutive_failures:0", "aof_last_write_status:ok", "aof_last_cow_size:0",
-        "module_fork_in_progress:0", "module_fork_last_cow_size:0",
-    ]
+    """Redis's field order; the values come from actors/durability.py (there is no fork, so the
+    copy-on-write fields are 0)."""
+    values = dict(_PERSISTENCE_DEFAULTS)
+    for line in server.durability.info_fields():
+        name, _, value = line.partition(":")
+        values[name] = value
+    return [f"{name}:{values[name]}" for name in _PERSISTENCE_ORDER if name in values]
 
 
 def _all_exec_stats(server):
@@ -430,7 +443,9 @@ def _section_stats(server) -> list[str]:
         "evicted_clients:0", "total_eviction_exceeded_time:0", "current_eviction_exceeded_time:0",
         f"keyspace_hits:{sum(s.keyspace_hits for s in stores)}",
         f"keyspace_misses:{sum(s.keyspace_misses for s in stores)}",
-        "pubsub_channels:0", "pubsub_patterns:0", "pubsubshard_channels:0", "latest_fork_usec:0",
+        f"pubsub_channels:{len(server.broker_actor.subs['channels'])}",
+        f"pubsub_patterns:{len(server.broker_actor.subs['patterns'])}",
+        f"pubsubshard_channels:{len(server.broker_actor.subs['shard'])}", "latest_fork_usec:0",
         "total_forks:0", "migrate_cached_sockets:0", "slave_expires_tracked_keys:0",
         "active_defrag_hits:0", "active_defrag_misses:0", "active_defrag_key_hits:0",
         "active_defrag_key_misses:0", "total_active_defrag_time:0", "current_active_defrag_time:0",
