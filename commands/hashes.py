@@ -84,6 +84,7 @@ def _writable(db, key: bytes) -> HashValue | None:
 def _create(db, key: bytes) -> HashValue:
     value = HashValue()
     db.set(key, value)
+    db.notify("n", b"new", key)
     return value
 
 
@@ -103,6 +104,7 @@ def _hset(db, argv) -> int:
             max_entries, max_value = listpack_limits(db.store.config)
             if len(argv[2]) > max_value or len(argv[3]) > max_value or len(value) > max_entries:
                 value.to_hashtable()
+        db.notify("h", b"hset", key)
         db.store.dirty += 1
         return len(value) - before
     for i in range(2, len(argv), 2):
@@ -111,6 +113,7 @@ def _hset(db, argv) -> int:
         max_entries, max_value = listpack_limits(db.store.config)
         if len(value) > max_entries or max(map(len, argv[2:])) > max_value:
             value.to_hashtable()
+    db.notify("h", b"hset", key)
     db.store.dirty += (len(argv) - 2) // 2
     return len(value) - before
 
@@ -138,6 +141,7 @@ def hsetnx(db, argv):
     elif field in value:
         return 0
     value.put(field, argv[3], db.store.config)
+    db.notify("h", b"hset", key)
     db.store.dirty += 1
     return 1
 
@@ -154,8 +158,12 @@ def hdel(db, argv):
         if value.pop(field, None) is not None:
             deleted += 1
             if not value:
-                db.delete(key)
                 break
+    if deleted:
+        db.notify("h", b"hdel", key)
+        if not value:
+            db.delete(key)
+            db.notify("g", b"del", key)
     db.store.dirty += deleted
     return deleted
 
@@ -179,6 +187,7 @@ def hincrby(db, argv):
     if value is None:
         value = _create(db, key)
     value.put(field, b"%d" % result, db.store.config)
+    db.notify("h", b"hincrby", key)
     db.store.dirty += 1
     return result
 
@@ -206,6 +215,8 @@ def hincrbyfloat(db, argv):
     if value is None:
         value = _create(db, key)
     value.put(field, text, db.store.config)
+    db.notify("h", b"hincrbyfloat", key)
+    db.propagate(b"HSET", key, field, text)  # the exact result, not the float arithmetic
     db.store.dirty += 1
     return text
 

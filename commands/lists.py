@@ -97,12 +97,21 @@ def _blmpop_keys(argv: list[bytes]) -> list[int]:
 
 # -- shared operations ----------------------------------------------------------------------------
 
+def _popped(db, key: bytes, value: deque, left: bool) -> None:
+    """After a pop: the lpop/rpop event, and an emptied list is deleted (with its `del` event)."""
+    db.notify("l", b"lpop" if left else b"rpop", key)
+    if not value:
+        db.delete(key)
+        db.notify("g", b"del", key)
+
+
 def _push(db, argv: list[bytes], left: bool) -> int:
     key = argv[1]
     value = db.typed(key, deque)
     if value is None:
         value = deque()
         db.set(key, value)
+        db.notify("n", b"new", key)
     if len(argv) == 3:
         if left:
             value.appendleft(argv[2])
@@ -112,6 +121,7 @@ def _push(db, argv: list[bytes], left: bool) -> int:
         value.extendleft(argv[2:])
     else:
         value.extend(argv[2:])
+    db.notify("l", b"lpush" if left else b"rpush", key)
     db.store.dirty += len(argv) - 2
     db.signal_ready(key)
     return len(value)
@@ -125,6 +135,7 @@ def _pushx(db, argv: list[bytes], left: bool) -> int:
         value.extendleft(argv[2:])
     else:
         value.extend(argv[2:])
+    db.notify("l", b"lpush" if left else b"rpush", argv[1])
     db.store.dirty += len(argv) - 2
     db.signal_ready(argv[1])
     return len(value)
@@ -141,8 +152,7 @@ def _pop(db, argv: list[bytes], left: bool):
         if value is None:
             return None
         item = value.popleft() if left else value.pop()
-        if not value:
-            db.delete(key)
+        _popped(db, key, value, left)
         db.store.dirty += 1
         return item
     count = _ranged(argv[2], 0, _MUST_BE_POSITIVE)
@@ -152,8 +162,7 @@ def _pop(db, argv: list[bytes], left: bool):
     if not count:
         return []
     items = pop_many(value, count, left)
-    if not value:
-        db.delete(key)
+    _popped(db, key, value, left)
     db.store.dirty += len(items)
     return items
 
@@ -164,8 +173,7 @@ def _mpop(db, keys: list[bytes], left: bool, count: int):
         value = db.typed(key, deque)
         if value is not None:
             items = pop_many(value, count, left)
-            if not value:
-                db.delete(key)
+            _popped(db, key, value, left)
             db.store.dirty += len(items)
             return [key, items]
     return None
@@ -181,12 +189,13 @@ def _move(db, source: bytes, destination: bytes, from_left: bool, to_left: bool)
     if target is None:
         target = deque()
         db.set(destination, target)
+        db.notify("n", b"new", destination)
     if to_left:
         target.appendleft(item)
     else:
         target.append(item)
-    if not value:
-        db.delete(source)
+    db.notify("l", b"lpush" if to_left else b"rpush", destination)
+    _popped(db, source, value, from_left)
     db.store.dirty += 1
     db.signal_ready(destination)
     return item
@@ -198,7 +207,10 @@ def _blocking_move(db, source: bytes, destination: bytes, from_left: bool, to_le
         if db.store.no_block:
             return None
         raise Block([source], timeout, NULL_ARRAY)
-    return _move(db, source, destination, from_left, to_left)
+    item = _move(db, source, destination, from_left, to_left)
+    db.propagate(b"LMOVE", source, destination, b"LEFT" if from_left else b"RIGHT",
+                 b"LEFT" if to_left else b"RIGHT")
+    return item
 
 
 def _serving_first(db, keys: list[bytes]) -> list[bytes]:
@@ -221,9 +233,9 @@ def _blocking_pop(db, argv: list[bytes], left: bool):
         value = db.typed(key, deque)
         if value is not None:
             item = value.popleft() if left else value.pop()
-            if not value:
-                db.delete(key)
+            _popped(db, key, value, left)
             db.store.dirty += 1
+            db.propagate(b"LPOP" if left else b"RPOP", key)  # replayed without blocking
             return [key, item]
     return block_or_reply(db, list(dict.fromkeys(keys)), timeout, NULL_ARRAY)
 
@@ -272,6 +284,7 @@ def linsert(db, argv):
     except ValueError:
         return -1
     value.insert(index + 1 if after else index, argv[4])
+    db.notify("l", b"linsert", argv[1])
     db.store.dirty += 1
     return len(value)
 
@@ -350,6 +363,7 @@ def lset(db, argv):
     if not -len(value) <= index < len(value):
         raise CommandError(OUT_OF_RANGE)
     value[index] = argv[3]
+    db.notify("l", b"lset", argv[1])
     db.store.dirty += 1
     return OK
 
@@ -364,8 +378,10 @@ def ltrim(db, argv):
     if value is None:
         return OK
     removed = trim(value, start, end)
+    db.notify("l", b"ltrim", key)
     if not value:
         db.delete(key)
+        db.notify("g", b"del", key)
     db.store.dirty += removed
     return OK
 
@@ -380,8 +396,10 @@ def lrem(db, argv):
         return 0
     removed = remove(value, argv[3], count)
     if removed:
+        db.notify("l", b"lrem", key)
         if not value:
             db.delete(key)
+            db.notify("g", b"del", key)
         db.store.dirty += removed
     return removed
 
@@ -445,6 +463,7 @@ def blmpop(db, argv):
     timeout = parse_timeout(argv[1])
     found = _mpop(db, _serving_first(db, keys), left, count)
     if found is not None:
+        db.propagate(b"LPOP" if left else b"RPOP", found[0], b"%d" % len(found[1]))
         return found
     return block_or_reply(db, list(dict.fromkeys(keys)), timeout, NULL_ARRAY)
 

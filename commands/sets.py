@@ -86,14 +86,19 @@ def _intset_order(members, as_intset: bool) -> list[bytes]:
     return items
 
 
-def _store(db, dst: bytes, members: set, hashtable: bool) -> int:
+def _store(db, dst: bytes, members: set, hashtable: bool, event: bytes) -> int:
     """Write a *STORE result (setKey drops the TTL) or delete `dst` when it is empty."""
     if members:
         value = (HashtableSet if hashtable else SetValue)(members)
+        created = db.get(dst) is None
         db.set(dst, value)
+        if created:
+            db.notify("n", b"new", dst)
+        db.notify("s", event, dst)
         db.store.dirty += 1
         return len(value)
     if db.delete(dst):
+        db.notify("g", b"del", dst)
         db.store.dirty += 1
     return 0
 
@@ -108,13 +113,17 @@ def sadd(db, argv):
     if value is None:
         value = SetValue()
         db.set(key, value)
+        db.notify("n", b"new", key)
     elif value.hashtable and len(argv) == 3:  # the common case, without the conversion checks
         if argv[2] in value:
             return 0
         value.add(argv[2])
+        db.notify("s", b"sadd", key)
         db.store.dirty += 1
         return 1
     added = value.add_members(argv[2:], intset_limit(db.store.config))
+    if added:
+        db.notify("s", b"sadd", key)
     db.store.dirty += added
     return added
 
@@ -129,8 +138,11 @@ def srem(db, argv):
     before = len(value)
     value.difference_update(argv[2:])
     removed = before - len(value)
+    if removed:
+        db.notify("s", b"srem", key)
     if not value:
         db.delete(key)
+        db.notify("g", b"del", key)
     db.store.dirty += removed
     return removed
 
@@ -182,16 +194,20 @@ def smove(db, argv):
     if member not in src:
         return 0
     src.remove(member)
+    db.notify("s", b"srem", src_key)
     if not src:
         db.delete(src_key)
+        db.notify("g", b"del", src_key)
     if dst is None:
         dst = SetValue()
         db.set(dst_key, dst)
+        db.notify("n", b"new", dst_key)
     elif not isinstance(dst, SetValue):
         dst = _writable(db, dst_key)
     db.store.dirty += 1
     if dst.add_member(member, intset_limit(db.store.config)):
         db.store.dirty += 1
+        db.notify("s", b"sadd", dst_key)
     return 1
 
 
@@ -212,8 +228,11 @@ def spop(db, argv):
     else:
         member = random.choice(tuple(value))
         value.remove(member)
+    db.notify("s", b"spop", key)
     if not value:
         db.delete(key)
+        db.notify("g", b"del", key)
+    db.propagate(b"SREM", key, member)  # the random choice is replayed exactly
     db.store.dirty += 1
     return member
 
@@ -231,14 +250,19 @@ def _spop_with_count(db, argv):
         # CASE 1: the whole set, replied through a temporary union set (sorted if an intset).
         members = _intset_order(value, _would_be_intset(value, limit))
         db.delete(key)
+        db.notify("s", b"spop", key)
+        db.notify("g", b"del", key)
+        db.propagate(b"DEL", key)
         db.store.dirty += size
         return SetReply(members)
+    db.notify("s", b"spop", key)
     db.store.dirty += count
     remaining = size - count
     if remaining * _SPOP_MOVE_STRATEGY_MUL > count:
         # CASE 2: pop `count` random members one by one.
         popped = random.sample(tuple(value), count)
         value.difference_update(popped)
+        db.propagate(b"SREM", key, *popped)
         return SetReply(popped)
     # CASE 3: keep `remaining` random members in a new set (re-encoded), reply the rest in the
     # old set's iteration order.
@@ -246,6 +270,7 @@ def _spop_with_count(db, argv):
     popped = [member for member in ordered(value) if member not in keep]
     value.intersection_update(keep)
     value.reencode(limit)
+    db.propagate(b"SREM", key, *popped)
     return SetReply(popped)
 
 
@@ -318,6 +343,7 @@ def _sinter(db, keys, dst: bytes | None = None, cardinality_only: bool = False, 
     if empty:
         if dst is not None:
             if db.delete(dst):
+                db.notify("g", b"del", dst)
                 db.store.dirty += 1
             return 0
         return 0 if cardinality_only else SetReply()
@@ -329,7 +355,7 @@ def _sinter(db, keys, dst: bytes | None = None, cardinality_only: bool = False, 
         return min(len(result), limit) if limit else len(result)
     if dst is not None:
         return _store(db, dst, result,
-                      not _would_be_intset(result, intset_limit(db.store.config)))
+                      not _would_be_intset(result, intset_limit(db.store.config)), b"sinterstore")
     return SetReply(ordered(smallest, result))
 
 
@@ -338,7 +364,7 @@ def _sunion(db, keys, dst: bytes | None = None):
     result = set().union(*found)
     as_intset = _would_be_intset(result, intset_limit(db.store.config))
     if dst is not None:
-        return _store(db, dst, result, not as_intset)
+        return _store(db, dst, result, not as_intset, b"sunionstore")
     return SetReply(_intset_order(result, as_intset))
 
 
@@ -360,7 +386,7 @@ def _sdiff(db, keys, dst: bytes | None = None):
             hashtable = not _would_be_intset(first, limit)
     as_intset = not hashtable and _would_be_intset(result, limit)
     if dst is not None:
-        return _store(db, dst, result, not as_intset)
+        return _store(db, dst, result, not as_intset, b"sdiffstore")
     return SetReply(_intset_order(result, as_intset))
 
 
