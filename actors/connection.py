@@ -20,6 +20,7 @@ from collections import deque
 from actors.execution import execute_one
 from actors.shard import GlobalOp
 from actors.transaction import ExecEntry, WatchToken, run_queued, unwatch_all
+from commands.lua import RUNNING as SCRIPT
 from commands.registry import COMMANDS, Route, lookup
 from protocol.errors import LOADING, NOAUTH, CommandError, ProtocolError, unknown_command, wrong_arity
 from protocol.reader import RequestReader
@@ -166,7 +167,7 @@ class ConnectionActor:
         # straight into the shard batches; everything else takes the checks below.
         plain = (self.authenticated and not self.subscribed and self.multi is None
                  and self.reply_on and not self.skip_next_reply and not server.loading
-                 and not server.paused)
+                 and not server.paused and not SCRIPT.running)
         i = start
         n = len(commands)
         while i < n:
@@ -220,6 +221,11 @@ class ConnectionActor:
             if server.loading and "loading" not in spec.flags:
                 self._reject(LOADING, spec)
                 continue
+            if SCRIPT.running and "allow_busy" not in spec.flags:
+                busy = SCRIPT.busy_error(server.config["busy-reply-threshold"])
+                if busy is not None:
+                    self._reject(busy, spec)
+                    continue
             if self.subscribed and self.proto == 2 and spec.fullname not in _SUBSCRIBED_OK:
                 self._reject(f"ERR Can't execute '{spec.fullname}': only (P|S)SUBSCRIBE / "
                              "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
