@@ -69,8 +69,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--redis-server", default=shutil.which("redis-server"), help="reference server binary")
     g.add_argument("--no-redis", action="store_true", help="measure Shardis alone")
     g.add_argument("--persistence", choices=("off", "everysec", "always"), default=None,
-                   help="persistence for both servers (off: --save '' --appendonly no). Without it Redis runs "
-                        "with 'off' and Shardis gets no persistence flags at all.")
+                   help="persistence for both servers (default off: --save '' --appendonly no).")
     g.add_argument("--out", default=None, help="results directory (default bench/results/<timestamp>)")
     g.add_argument("--timeout", type=float, default=None, help="seconds allowed for each benchmark run or load")
     g.add_argument("--quick", action="store_true", help="a smoke run that finishes in well under a minute")
@@ -155,7 +154,7 @@ def _pinning(args: argparse.Namespace, notes: list[str]) -> set[int] | None:
 def _shardis_notes(args: argparse.Namespace, notes: list[str]) -> None:
     if is_redis_stand_in(shlex.split(args.shardis_cmd)):
         notes.append(f"'Shardis' is a redis-server stand-in ({args.shardis_cmd}); --shards is not passed to it.")
-    notes.append(f"Persistence: {args.persistence or 'off (Shardis: its defaults, no flags passed)'}.")
+    notes.append(f"Persistence: {args.persistence or 'off'} on both servers.")
 
 
 def _progress(done: int, total: int, record: BenchResult, round_no: int) -> None:

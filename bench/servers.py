@@ -173,23 +173,18 @@ def shardis_spec(
     extra: list[str] | None = None,
     label: str = "shardis",
 ) -> ServerSpec:
-    """Shardis (or a redis-server stand-in named by `cmd`).
-
-    Persistence flags and --dir are passed only when a persistence mode was asked for, so a Shardis
-    that does not parse them yet still starts. --shards is dropped for a redis-server stand-in.
-    """
+    """Shardis (or a redis-server stand-in named by `cmd`), with the same persistence flags as the
+    Redis it is compared with ("off" unless asked: Shardis's own default is appendonly yes).
+    --shards is dropped for a redis-server stand-in."""
     base = shlex.split(cmd)
     stand_in = is_redis_stand_in(base)
     argv: list[str] = []
     if shards is not None and not stand_in:
         argv += ["--shards", str(shards)]
-    if stand_in:
-        argv += PERSISTENCE_FLAGS[persistence or "off"]
-    elif persistence is not None:
-        argv += PERSISTENCE_FLAGS[persistence]
+    argv += PERSISTENCE_FLAGS[persistence or "off"]
     argv += list(extra or [])  # last, so the user's arguments win
     env = {} if stand_in else {"PYTHONPATH": _pythonpath()}
-    return ServerSpec(label, base, argv, needs_dir_flag=stand_in or persistence is not None, env=env)
+    return ServerSpec(label, base, argv, needs_dir_flag=True, env=env)
 
 
 def _pythonpath() -> str:
