@@ -95,7 +95,8 @@ def after_write(spec, argv, db_index: int, counters, records: list | None, owner
     also = counters.also
     if records is not None:
         if not also:
-            records.append((db_index, argv))
+            if not spec.is_script:  # a script's own argv is never replayed, only its effects
+                records.append((db_index, argv))
         elif len(also) == 1:
             records.append(also[0])
         else:

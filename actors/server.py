@@ -407,6 +407,8 @@ class Server:
             self.shutdown_requested.set()
 
     def stop(self) -> None:
+        from commands.lua import RUNNING as script
+        script.abort()  # a looping script would otherwise keep every shard parked
         for srv in self.listeners:
             srv.close()
         if self._expire_timer is not None:

@@ -147,7 +147,7 @@ class ShardActor(pykka.ThreadingActor):
             for entry in message:
                 if type(entry) is tuple:
                     spec, argv, db_index, proto, conn, slot = entry
-                    tracked = spec.is_write and (store.records is not None or store.watched)
+                    tracked = spec.may_write and (store.records is not None or store.watched)
                     if tracked:
                         before = store.dirty
                     # Inlined execute_one for the common case: one clock read per command.
@@ -292,7 +292,7 @@ class ShardActor(pykka.ThreadingActor):
             data = None
         self.gather_records(view.parts)
         if data is not None:
-            if op.spec.is_write and first.dirty != before:
+            if op.spec.may_write and first.dirty != before:
                 after_write(op.spec, op.argv, op.db_index, first, self.store.records,
                             lambda key: db.part(key).store, True)
             if waiter is not None:

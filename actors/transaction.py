@@ -13,12 +13,14 @@ token dirty. The check at EXEC runs in the same critical section as the commands
 
 from __future__ import annotations
 
+import threading
+
 from actors.execution import after_write, execute_one
 from commands.blocking import Block
 from commands.registry import Route
 from protocol.replies import NULL_ARRAY, encode, encode_error
 
-__all__ = ["WatchToken", "ExecEntry", "run_queued", "unwatch_all"]
+__all__ = ["WatchToken", "ExecEntry", "run_queued", "unwatch_all", "watch_key"]
 
 
 class WatchToken:
@@ -41,7 +43,23 @@ class ExecEntry:
         self.conn, self.slot, self.token = conn, slot, token
 
 
+WATCH_LOCK = threading.Lock()
+"""Registering (loop thread) and unregistering (loop or shard thread) WATCH tokens must not
+interleave: an unregister could otherwise drop the set a new WATCH was just added to."""
+
+
+def watch_key(store, db_index: int, key: bytes, token: WatchToken) -> None:
+    with WATCH_LOCK:
+        store.watched.setdefault((db_index, key), set()).add(token)
+    token.keys[(db_index, key)] = store
+
+
 def unwatch_all(token: WatchToken) -> None:
+    with WATCH_LOCK:
+        _unwatch_locked(token)
+
+
+def _unwatch_locked(token: WatchToken) -> None:
     for (db_index, key), store in token.keys.items():
         tokens = store.watched.get((db_index, key))
         if tokens is not None:
@@ -76,12 +94,12 @@ def run_queued(conn, commands, db_index: int, proto: int, dbs_of, owner, stores,
                 db_index = conn.db
             else:
                 db = dbs_of(db_index)
-                before = stores[0].dirty if spec.is_write else 0
+                before = stores[0].dirty if spec.may_write else 0
                 try:
                     data = execute_one(spec, db, argv, conn.proto, stats)
                 except Block:  # cannot happen with no_block set; be safe anyway
                     data = encode_error("ERR internal error")
-                if spec.is_write and stores[0].dirty != before:
+                if spec.may_write and stores[0].dirty != before:
                     after_write(spec, argv, db_index, stores[0], stores[0].records, owner, True)
             parts.append(data if data is not None else b"")
     finally:
@@ -94,6 +112,6 @@ def run_queued(conn, commands, db_index: int, proto: int, dbs_of, owner, stores,
                 records.extend(store.records)
                 store.records = []
         if len(records) - mark > 1:  # several effects: replay them as one transaction
-            records.insert(mark, (records[mark][0], [b"MULTI"]))
-            records.append((records[-1][0], [b"EXEC"]))
+            inner = [r for r in records[mark:] if r[1] not in ([b"MULTI"], [b"EXEC"])]
+            records[mark:] = [(inner[0][0], [b"MULTI"]), *inner, (inner[-1][0], [b"EXEC"])]
     return b"*%d\r\n" % len(parts) + b"".join(parts)

@@ -44,7 +44,8 @@ class CommandSpec:
     __slots__ = (
         "name", "fullname", "arity", "flags", "first_key", "last_key", "key_step", "group",
         "handler", "route", "getkeys", "subcommands", "parent", "is_write", "single_key",
-        "no_auth", "allowed_in_pubsub", "needs_global", "blocking", "fast_keyed",
+        "no_auth", "allowed_in_pubsub", "needs_global", "blocking", "fast_keyed", "may_write",
+        "is_script",
     )
 
     def __init__(self, name: str, *, arity: int, flags: str, keys: tuple[int, int, int], group: str,
@@ -69,6 +70,9 @@ class CommandSpec:
         self.getkeys = getkeys
         self.subcommands: dict[bytes, CommandSpec] = {}
         self.is_write = "write" in self.flags
+        self.is_script = group == "scripting" and route is Route.KEYS
+        """EVAL/FCALL & co.: they write through the commands they call (effects are recorded)."""
+        self.may_write = self.is_write or self.is_script
         # The hot path: exactly one key at argv[1] (GET, SET, INCR, LPUSH ...).
         self.single_key = keys == (1, 1, 1) and getkeys is None
         self.no_auth = "no_auth" in self.flags
