@@ -14,6 +14,7 @@ import time
 
 from actors.persistence import FSYNC, PersistenceActor
 from actors.snapshot import elapsed_ms, run_in_background, take_snapshot
+from commands.lua import libraries_code
 from keyspace.db import now_ms
 
 __all__ = ["Durability"]
@@ -47,6 +48,7 @@ class Durability:
         self.last_pause_ms = 0.0
         self._dirty_at_save = 0
         self._timer = None
+        self._functions: list[bytes] = []   # function libraries of the last snapshot
 
     # -- the AOF -----------------------------------------------------------------------------------
 
@@ -139,10 +141,12 @@ class Durability:
         """Global op: snapshot (and `at_barrier(view)`), then `encode(snapshot)` on a thread, then
         `done(result, error)` on the loop."""
         server = self.server
+        snapshot_functions: list = self._functions
 
         def barrier(view) -> None:
             started = time.perf_counter()
             snapshot = take_snapshot(view.parts, now_ms())
+            snapshot_functions[:] = libraries_code()  # function libraries at the same point
             if at_barrier is not None:
                 at_barrier(view)
             self.last_pause_ms = elapsed_ms(started)
@@ -164,7 +168,7 @@ class Durability:
 
         def encode(snapshot):
             from persistence import rdb
-            return rdb.write_file(path, snapshot)
+            return rdb.write_file(path, snapshot, functions=list(self._functions))
 
         def done(size, error) -> None:
             self.bgsave_in_progress = False
@@ -221,10 +225,10 @@ class Durability:
             tmp = aofdir.temp_base_path()
             if preamble:
                 from persistence import rdb
-                data = rdb.dump(snapshot)
+                data = rdb.dump(snapshot, functions=list(self._functions))
             else:
                 from persistence.rewrite import rewrite_commands
-                data = rewrite_commands(snapshot)
+                data = rewrite_commands(snapshot, list(self._functions))
             with open(tmp, "wb") as f:
                 f.write(data)
                 f.flush()

@@ -14,7 +14,9 @@ import os
 import threading
 import time
 
+from commands.lua import load_library
 from commands.registry import lookup
+from keyspace.zset import ZSet
 from protocol.errors import CommandError
 
 __all__ = ["Loader", "LoadError"]
@@ -97,7 +99,9 @@ class Loader:
         AOF continues with commands after it)."""
         from persistence import rdb
         progress = _Progress(what, len(data))
-        return rdb.load(data, on_key=self.put_key, progress=progress)
+        return rdb.load(data, on_key=self.put_key, progress=progress,
+                        on_function=lambda code: load_library(code, replace=True),
+                        make_zset=lambda pairs: ZSet.from_pairs(pairs, self.config.values))
 
 
 def load_dataset(server) -> None:

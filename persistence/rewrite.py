@@ -23,9 +23,10 @@ def _chunks(items: list, size: int):
         yield items[i:i + size]
 
 
-def rewrite_commands(dbs: Iterable[tuple[int, Iterable[tuple[bytes, object, int | None]]]]) -> bytes:
+def rewrite_commands(dbs: Iterable[tuple[int, Iterable[tuple[bytes, object, int | None]]]],
+                     functions: Iterable[bytes] = ()) -> bytes:
     pack = hiredis.pack_command
-    out: list[bytes] = []
+    out: list[bytes] = [pack((b"FUNCTION", b"LOAD", code)) for code in functions]
     for db_index, items in dbs:
         started = False
         for key, value, expire in items:
