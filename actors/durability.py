@@ -49,6 +49,7 @@ class Durability:
         self._dirty_at_save = 0
         self._timer = None
         self._functions: list[bytes] = []   # function libraries of the last snapshot
+        self._retired: list = []            # stop futures of actors switched off at run time
 
     # -- the AOF -----------------------------------------------------------------------------------
 
@@ -97,6 +98,11 @@ class Durability:
         """Shutdown: the shards are stopped, so every record is queued; flush, fsync, close."""
         if self._timer is not None:
             self._timer.cancel()
+        for future in self._retired:  # an AOF switched off just before: let it finish flushing
+            try:
+                future.get(timeout=30)
+            except Exception:  # noqa: BLE001 - shutting down regardless
+                log.exception("a retired persistence actor did not stop cleanly")
         if self.actor_ref is not None:
             try:
                 self.actor_ref.stop(timeout=30)
@@ -214,10 +220,8 @@ class Durability:
             if enable:
                 path, writer = aofdir.open_temp_incr()
                 state["temp_incr"] = True
-                server.loop.call_soon_threadsafe(self._attach, aofdir, writer)
-                # Records start now: they must not wait for the loop to attach the actor.
-                for store in view.parts:
-                    store.records = []
+                # Attach here, with every shard parked: records start exactly at the snapshot.
+                self._attach(aofdir, writer)
             elif self.actor_ref is not None:
                 self.actor_ref.tell(lambda actor: actor.rotate(aofdir.open_new_incr()[1]))
 
@@ -281,9 +285,10 @@ class Durability:
                 for actor in server.shard_actors:
                     actor.persistence = None
                     actor.hold_replies = False
+                # Every record is already queued ahead of this stop: it flushes them, then ends.
+                self._retired.append(ref.stop(block=False))
+                self.actor_ref = self.actor = None
             server.run_global(at_barrier)
-            self.actor_ref = self.actor = None
-            ref.stop(block=False)
 
     def set_appendfsync(self, policy: str) -> None:
         server = self.server

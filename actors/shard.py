@@ -76,6 +76,8 @@ class GlobalOp:
             self._remaining -= 1
             last = self._remaining == 0
         if last and not self.on_loop:
+            # Records of this batch so far precede the op in the stream (a rewrite cuts it here).
+            shard.flush_replies()
             try:
                 shard.run_global(self)
             finally:

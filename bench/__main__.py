@@ -44,7 +44,7 @@ __all__ = ["build_parser", "main"]
 
 T = TypeVar("T")
 
-SUBCOMMANDS = ("run", "study", "conns", "memory")
+SUBCOMMANDS = ("run", "study", "conns", "memory", "persistence")
 _NO_PLOTS = "matplotlib is not installed, so no plots were drawn (install the extra: pip install -e '.[bench]')"
 
 
@@ -111,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     conns.add_argument("--redis-benchmark", default=None, help="redis-benchmark binary (default: from PATH)")
     conns.add_argument("--shards", type=_positive, default=None)
 
+    persistence = sub.add_parser(
+        "persistence", help="fsync-policy SET throughput, 1M-key load times, BGREWRITEAOF pause")
+    import bench.persistence as persistence_bench
+    persistence_bench.add_arguments(persistence)
     memory = sub.add_parser("memory", help="RSS for 1M string keys and for hash/list/set/zset keys")
     _common(memory)
     memory.add_argument("--keys", type=_positive, default=None, help="string keys (default 1000000)")
@@ -370,6 +374,9 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help")):
         argv.insert(0, "run")
     args = build_parser().parse_args(argv)
+    if args.command == "persistence":
+        import bench.persistence as persistence_bench
+        return persistence_bench.run(args)
     handler = {"run": cmd_run, "study": cmd_study, "conns": cmd_conns, "memory": cmd_memory}[args.command]
     try:
         return handler(args)
