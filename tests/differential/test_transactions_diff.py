@@ -830,11 +830,6 @@ def test_write_stream_of_transactions_matches_redis():
 
 
 @needs_redis
-@pytest.mark.xfail(strict=True, reason=(
-    "A blocking command that does not block (always the case inside MULTI) is recorded in the "
-    "write stream as received (BLPOP/BRPOP/BLMOVE/BZPOPMIN key ... timeout); Redis rewrites it to "
-    "the non-blocking form (LPOP/RPOP/LMOVE/ZPOPMIN, rewriteClientCommandVector in "
-    "blockingPopGenericCommand/blmoveGenericCommand), inside MULTI and outside"))
 def test_write_stream_of_blocking_commands_inside_multi_matches_redis():
     real = start_redis("--appendonly", "yes")
     ours = start_shardis("--appendonly", "yes", shards=4)
