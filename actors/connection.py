@@ -19,7 +19,7 @@ from collections import deque
 
 from actors.execution import execute_one
 from actors.shard import GlobalOp
-from actors.transaction import ExecEntry, WatchToken, run_queued, unwatch_all, watch_key
+from actors.transaction import ExecEntry, WatchToken, run_queued, unwatch_all
 from commands.lua import RUNNING as SCRIPT
 from commands.registry import COMMANDS, Route, lookup
 from protocol.errors import LOADING, NOAUTH, CommandError, ProtocolError, unknown_command, wrong_arity
@@ -37,6 +37,9 @@ _QUEUED = b"+QUEUED\r\n"
 _SUBSCRIBED_OK = frozenset({"subscribe", "psubscribe", "ssubscribe", "unsubscribe",
                             "punsubscribe", "sunsubscribe", "ping", "quit", "reset"})
 """What a RESP2 client may run while subscribed."""
+_BROKER_COMMANDS = frozenset({"publish", "spublish", "pubsub|channels", "pubsub|numsub",
+                              "pubsub|numpat", "pubsub|shardchannels", "pubsub|shardnumsub"})
+"""Answered by the broker actor: behind earlier broker work they need no barrier (FIFO inbox)."""
 _EXECABORT = "EXECABORT Transaction discarded because of previous errors."
 
 
@@ -83,6 +86,7 @@ class ConnectionActor:
             "channels": {}, "patterns": {}, "shard": {}}
         self.subscribed = False
         self.pubsub_soft_since = 0.0
+        self.broker_inflight = 0                 # of `inflight`: slots the broker owes us
 
     # -- asyncio Protocol ----------------------------------------------------------------------------
 
@@ -213,14 +217,7 @@ class ConnectionActor:
             self.last_command = spec.fullname
             arity = spec.arity
             if (arity > 0 and len(argv) != arity) or len(argv) < -arity:
-                message = wrong_arity(spec.fullname).message
-                if spec.fullname == "exec" and self.multi is not None:
-                    # Redis: a malformed EXEC discards the transaction and its watches.
-                    self.multi = None
-                    self.multi_error = False
-                    self.unwatch()
-                    message = "EXECABORT Transaction discarded because of: " + message[4:]
-                self._reject(message, spec)
+                self._reject(wrong_arity(spec.fullname).message, spec)
                 continue
             if not self.authenticated and not spec.no_auth:
                 self._reject(NOAUTH, spec)
@@ -233,10 +230,6 @@ class ConnectionActor:
                 if busy is not None:
                     self._reject(busy, spec)
                     continue
-                # Redis would not read us while the script runs: wait, then answer or say BUSY.
-                self.backlog.extendleft(reversed(commands[i - 1:]))
-                server.loop.call_later(0.002, self.resume)
-                return
             if self.subscribed and self.proto == 2 and spec.fullname not in _SUBSCRIBED_OK:
                 self._reject(f"ERR Can't execute '{spec.fullname}': only (P|S)SUBSCRIBE / "
                              "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
@@ -292,8 +285,10 @@ class ConnectionActor:
                     dispatcher.submit_global(GlobalOp(spec, argv, self.db, self.proto, self, slot,
                                                       server.shard_map.count))
             else:
-                if self.inflight:
-                    # Barrier: run once every earlier command of ours has completed.
+                if self.inflight and not (spec.fullname in _BROKER_COMMANDS
+                                          and self.inflight == self.broker_inflight):
+                    # Barrier: run once every earlier command of ours has completed. Broker
+                    # commands need only the shards' work done: the broker's inbox keeps order.
                     self.backlog.extendleft(reversed(commands[i - 1:]))
                     return
                 # Decided before the handler runs: CLIENT REPLY SKIP silences itself and the
@@ -393,7 +388,9 @@ class ConnectionActor:
             token = self.watch_token = WatchToken()
         server = self.server
         for key in keys:
-            watch_key(server.stores[server.shard_map.shard_of(key)], self.db, key, token)
+            store = server.stores[server.shard_map.shard_of(key)]
+            store.watched.setdefault((self.db, key), set()).add(token)
+            token.keys[(self.db, key)] = store
 
     def unwatch(self) -> None:
         if self.watch_token is not None:
@@ -466,9 +463,11 @@ class ConnectionActor:
             self.resume()
 
     def publish(self, channel: bytes, message: bytes, sharded: bool) -> None:
+        self.broker_inflight += 1
         self.server.broker.submit(("pub", self, self.deferred_slot(), channel, message, sharded))
 
     def broker_query(self, fn) -> None:
+        self.broker_inflight += 1
         self.server.broker.submit(("query", self, self.deferred_slot(), fn, self.proto))
 
     def push(self, frames: list[bytes]) -> None:

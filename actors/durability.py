@@ -319,7 +319,7 @@ class Durability:
             "rdb_current_bgsave_time_sec:%d" % (int(now - self.bgsave_started)
                                                 if self.bgsave_in_progress else -1),
             "rdb_saves:%d" % self.rdb_saves,
-            "aof_enabled:%d" % int(self.aof_on),
+            "aof_enabled:%d" % int(bool(server.config["appendonly"])),
             "aof_rewrite_in_progress:%d" % int(self.rewrite_in_progress),
             "aof_rewrite_scheduled:%d" % int(self.rewrite_scheduled),
             "aof_last_rewrite_time_sec:%d" % self.last_rewrite_secs,

@@ -101,22 +101,32 @@ class BrokerActor(pykka.ThreadingActor):
                 data = frames[key] = encode(Push([kind, *head, channel, payload]), proto)
             return data
 
+        # A publisher subscribed to its own channel gets the message in its reply slot, before
+        # the count: Redis writes it to the client while PUBLISH runs, ahead of PUBLISH's reply.
+        own: list[bytes] = []
+
+        def deliver(sub, data: bytes) -> None:
+            if sub is conn and slot is not None:
+                own.append(data)
+            else:
+                pushes.setdefault(sub, []).append(data)
+
         receivers = 0
         if sharded:
             for sub in self.subs["shard"].get(channel, ()):
-                pushes.setdefault(sub, []).append(frame(b"smessage", sub.proto))
+                deliver(sub, frame(b"smessage", sub.proto))
                 receivers += 1
         else:
             for sub in self.subs["channels"].get(channel, ()):
-                pushes.setdefault(sub, []).append(frame(b"message", sub.proto))
+                deliver(sub, frame(b"message", sub.proto))
                 receivers += 1
             for pattern, members in self.subs["patterns"].items():
                 if glob_match(pattern, channel):
                     for sub in members:
-                        pushes.setdefault(sub, []).append(frame(b"pmessage", sub.proto, pattern))
+                        deliver(sub, frame(b"pmessage", sub.proto, pattern))
                         receivers += 1
         if slot is not None:
-            slot[0] = b":%d\r\n" % receivers
+            slot[0] = b"".join(own) + b":%d\r\n" % receivers
             touched[conn] = touched.get(conn, 0) + 1
 
 

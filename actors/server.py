@@ -84,6 +84,8 @@ def _deliver_pubsub(pushes: dict, touched: dict) -> None:
     for conn, frames in pushes.items():
         conn.push(frames)
     if touched:
+        for conn, count in touched.items():
+            conn.broker_inflight -= count
         _deliver(touched)
 
 

@@ -186,6 +186,9 @@ def setbit(db, argv):
     else:
         buf[byte] &= ~(1 << shift) & 0xFF
     db.set(key, RawString(buf), keep_ttl=True)
+    if old is None:
+        db.notify("n", b"new", key)
+    db.notify("$", b"setbit", key)
     db.store.dirty += 1
     return previous
 
@@ -299,6 +302,7 @@ def bitop(db, argv):
     dest = argv[2]
     if not maxlen:
         if db.delete(dest):
+            db.notify("g", b"del", dest)
             db.store.dirty += 1
         return 0
     numbers = [int.from_bytes(v, "big") << (8 * (maxlen - len(v))) for v in sources]
@@ -314,7 +318,11 @@ def bitop(db, argv):
             result ^= n
     else:
         result ^= (1 << (8 * maxlen)) - 1
+    created = db.get(dest) is None
     db.set(dest, RawString(result.to_bytes(maxlen, "big")))
+    if created:
+        db.notify("n", b"new", dest)
+    db.notify("$", b"set", dest)
     db.store.dirty += 1
     return maxlen
 
@@ -389,7 +397,10 @@ def _bitfield(db, argv, readonly_command: bool):
                 for _op, signed, bits, offset, _n, _o in ops]
     if readonly_command:
         raise CommandError("ERR BITFIELD_RO only supports the GET subcommand")
+    created = db.get(key) is None
     buf, grown = _writable_string(db, key, (highest >> 3) + 1)
+    if created:  # stored below even if every write fails (OVERFLOW FAIL), as Redis's dbAdd does
+        db.notify("n", b"new", key)
     changes = 0
     out = []
     for opcode, signed, bits, offset, number, overflow in ops:
@@ -413,6 +424,8 @@ def _bitfield(db, argv, readonly_command: bool):
         if grown or old != new:
             changes += 1
     db.set(key, RawString(buf), keep_ttl=True)
+    if changes:
+        db.notify("$", b"setbit", key)
     db.store.dirty += changes
     return out
 

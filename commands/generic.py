@@ -52,6 +52,7 @@ def _delete_keys(db, argv):
     deleted = 0
     for key in argv[1:]:
         if db.delete(key):
+            db.notify("g", b"del", key)
             deleted += 1
     db.store.dirty += deleted
     return deleted
@@ -71,8 +72,8 @@ def unlink(db, argv):
 
 @command("EXISTS", arity=-2, flags="readonly fast", keys=(1, -1, 1), group="generic")
 def exists(db, argv):
-    """EXISTS key [key ...] -- repeated keys count each time."""
-    return sum(1 for key in argv[1:] if db.get(key) is not None)
+    """EXISTS key [key ...] -- repeated keys count each time; each is a read lookup (hit/miss)."""
+    return sum(1 for key in argv[1:] if db.read(key, object) is not None)
 
 
 @command("TOUCH", arity=-2, flags="readonly fast", keys=(1, -1, 1), group="generic")
@@ -84,7 +85,7 @@ def touch(db, argv):
 @command("TYPE", arity=2, flags="readonly fast", keys=(1, 1, 1), group="generic")
 def type_(db, argv):
     """TYPE key -- a status reply: string, list, set, zset, hash or none."""
-    value = db.get(argv[1])
+    value = db.read(argv[1], object)
     return "none" if value is None else type_name(value)
 
 
@@ -129,9 +130,11 @@ def _expire_generic(db, argv, base_ms: int, unit_ms: int, name: str):
             return 0
     if when <= db.store.clock():
         db.delete(key)
+        db.notify("g", b"del", key)
         db.propagate(b"DEL", key)
     else:
         db.expire_at(key, when)
+        db.notify("g", b"expire", key)
         db.propagate(b"PEXPIREAT", key, b"%d" % when, *argv[3:])
     db.store.dirty += 1
     return 1
@@ -163,7 +166,7 @@ def pexpireat(db, argv):
 
 def _ttl_generic(db, key: bytes, absolute: bool, in_ms: bool) -> int:
     """TTL, PTTL, EXPIRETIME, PEXPIRETIME: -2 for a missing key, -1 without a TTL."""
-    if db.get(key) is None:
+    if db.read(key, object) is None:
         return -2
     when = db.ttl(key)
     if when is None:
@@ -201,6 +204,7 @@ def persist(db, argv):
     """PERSIST key -- 1 if a TTL was removed."""
     if db.get(argv[1]) is None or not db.persist(argv[1]):
         return 0
+    db.notify("g", b"persist", argv[1])
     db.store.dirty += 1
     return 1
 
@@ -208,10 +212,12 @@ def persist(db, argv):
 # -- moving keys -------------------------------------------------------------------------------------
 
 def _move_key(src_db, key: bytes, dst_db, dst_key: bytes, value, keep_source: bool) -> None:
+    """The destination is always added afresh (Redis's dbAdd): it is a `new` key."""
     when = src_db.ttl(key)
     if not keep_source:
         src_db.delete(key)
     dst_db.set(dst_key, value)
+    dst_db.notify("n", b"new", dst_key)
     if when is not None:
         dst_db.expire_at(dst_key, when)
 
@@ -228,6 +234,8 @@ def _rename_generic(db, argv, nx: bool):
             return 0
         db.delete(dst)
     _move_key(db, src, db, dst, value, keep_source=False)
+    db.notify("g", b"rename_from", src)
+    db.notify("g", b"rename_to", dst)
     db.store.dirty += 1
     return 1 if nx else OK
 
@@ -255,6 +263,8 @@ def move(db, argv):
     if value is None or target.get(key) is not None:
         return 0
     _move_key(db, key, target, key, value, keep_source=False)
+    db.notify("g", b"move_from", key)
+    target.notify("g", b"move_to", key)
     db.store.dirty += 1
     return 1
 
@@ -278,7 +288,7 @@ def copy(db, argv):
     src, dst = argv[1], argv[2]
     if target.index == db.index and src == dst:
         raise CommandError(_SAME_OBJECT)
-    value = db.get(src)
+    value = db.read(src, object)  # a read lookup in Redis (counts a hit or miss); dst is a write
     if value is None:
         return 0
     if target.get(dst) is not None:
@@ -286,6 +296,7 @@ def copy(db, argv):
             return 0
         target.delete(dst)
     _move_key(db, src, target, dst, copy_value(value), keep_source=True)
+    target.notify("g", b"copy_to", dst)
     db.store.dirty += 1
     return 1
 
@@ -401,17 +412,28 @@ def object_help(client, argv):
     return list(_OBJECT_HELP)
 
 
+def _object_lookup(db, key: bytes):
+    """OBJECT's lookup (LOOKUP_NOTOUCH|LOOKUP_NONOTIFY): counted as a hit or miss, but a miss is no
+    `keymiss` event, so this does not go through db.read."""
+    value = db.get(key)
+    if value is None:
+        db.store.keyspace_misses += 1
+    else:
+        db.store.keyspace_hits += 1
+    return value
+
+
 @command("OBJECT|ENCODING", arity=3, flags="readonly", keys=(2, 2, 1), group="generic")
 def object_encoding_(db, argv):
     """OBJECT ENCODING key"""
-    value = db.get(argv[2])
+    value = _object_lookup(db, argv[2])
     return None if value is None else object_encoding(value, db.store.config).encode()
 
 
 @command("OBJECT|REFCOUNT", arity=3, flags="readonly", keys=(2, 2, 1), group="generic")
 def object_refcount(db, argv):
     """OBJECT REFCOUNT key -- shared integers report INT_MAX, as in Redis."""
-    value = db.get(argv[2])
+    value = _object_lookup(db, argv[2])
     if value is None:
         return None
     return 2147483647 if is_shared_integer(value) else 1
@@ -424,7 +446,7 @@ def _lfu_selected(db) -> bool:
 @command("OBJECT|IDLETIME", arity=3, flags="readonly", keys=(2, 2, 1), group="generic")
 def object_idletime(db, argv):
     """OBJECT IDLETIME key -- Shardis does not track access times yet, so a live key reports 0."""
-    value = db.get(argv[2])
+    value = _object_lookup(db, argv[2])
     if value is None:
         return None
     if _lfu_selected(db):
@@ -437,7 +459,7 @@ def object_idletime(db, argv):
 @command("OBJECT|FREQ", arity=3, flags="readonly", keys=(2, 2, 1), group="generic")
 def object_freq(db, argv):
     """OBJECT FREQ key -- only under an LFU policy; the counter starts at LFU_INIT_VAL (5)."""
-    value = db.get(argv[2])
+    value = _object_lookup(db, argv[2])
     if value is None:
         return None
     if not _lfu_selected(db):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from commands.args import glob_match
 from commands.registry import Route, command, container
+from protocol.errors import CommandError
 from protocol.replies import DEFERRED
 
 __all__: list[str] = []
@@ -79,6 +80,14 @@ def _channels(kind: str, pattern: bytes | None):
     return fn
 
 
+def _at_most_one_pattern(argv) -> None:
+    """Redis's addReplySubcommandSyntaxError for PUBSUB CHANNELS/SHARDCHANNELS a b ..."""
+    if len(argv) > 3:
+        raise CommandError(
+            "ERR unknown subcommand or wrong number of arguments for "
+            f"'{argv[1].decode('utf-8', 'replace')}'. Try {argv[0].decode('utf-8', 'replace').upper()} HELP.")
+
+
 def _numsub(kind: str, names: list[bytes]):
     def fn(subs):
         out = []
@@ -93,6 +102,7 @@ def _numsub(kind: str, names: list[bytes]):
          route=Route.LOCAL)
 def pubsub_channels(client, argv):
     """PUBSUB CHANNELS [pattern]"""
+    _at_most_one_pattern(argv)
     client.broker_query(_channels("channels", argv[2] if len(argv) > 2 else None))
     return DEFERRED
 
@@ -101,6 +111,7 @@ def pubsub_channels(client, argv):
          route=Route.LOCAL)
 def pubsub_shardchannels(client, argv):
     """PUBSUB SHARDCHANNELS [pattern]"""
+    _at_most_one_pattern(argv)
     client.broker_query(_channels("shard", argv[2] if len(argv) > 2 else None))
     return DEFERRED
 

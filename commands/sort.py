@@ -271,10 +271,14 @@ def _sort_generic(db, argv: list[bytes], readonly: bool):
     existed = db.exists(store)
     if out:
         db.set(store, deque(b"" if item is None else item for item in out))
+        if not existed:
+            db.notify("n", b"new", store)
+        db.notify("l", b"sortstore", store)
         db.store.dirty += len(out)
         if not existed:
             db.signal_ready(store)
     elif db.delete(store):
+        db.notify("g", b"del", store)
         db.store.dirty += 1
     return len(out)
 

@@ -151,7 +151,7 @@ def zset_from_pairs(pairs, config: dict) -> ZSet:
     return ZSet.from_pairs(pairs, config)
 
 
-def _store(db, key: bytes, zset: ZSet | None) -> int:
+def _store(db, key: bytes, zset: ZSet | None, event: bytes) -> int:
     """Write a store command's result (replacing any value and TTL) or delete `key` when empty.
 
     Like Redis 7.0 (signalKeyAsReady is called by dbAdd only), blocked clients are woken when the
@@ -161,10 +161,14 @@ def _store(db, key: bytes, zset: ZSet | None) -> int:
         created = db.get(key) is None
         db.set(key, zset)
         if created:
+            db.notify("n", b"new", key)
+        db.notify("z", event, key)
+        if created:
             db.signal_ready(key)
         db.store.dirty += 1
         return len(zset)
     if db.delete(key):
+        db.notify("g", b"del", key)
         db.store.dirty += 1
     return 0
 
@@ -230,6 +234,7 @@ def _zadd_generic(db, argv: list[bytes], flags: int):
             return None if incr else 0
         zset = ZSet()
         db.set(key, zset)
+        db.notify("n", b"new", key)
     members = zset.scores
     config = db.store.config
     for i in range(pairs):
@@ -256,6 +261,7 @@ def _zadd_generic(db, argv: list[bytes], flags: int):
             zset.update(member, current, score)
             updated += 1
     if added or updated:
+        db.notify("z", b"zincr" if incr else b"zadd", key)
         db.store.dirty += added + updated
     if created:
         db.signal_ready(key)  # Redis 7.0 wakes blocked clients when the key is created (dbAdd)
@@ -403,7 +409,7 @@ def _zrange_generic(db, argv: list[bytes], key_index: int, store_key: bytes | No
 
     zset = db.read(key, ZSet)
     if zset is None:
-        return _store(db, store_key, None) if store_key is not None else []
+        return _store(db, store_key, None, b"zrangestore") if store_key is not None else []
 
     if rangetype == _RANK:
         entries = _rank_range(zset, start, end, reverse)
@@ -419,7 +425,7 @@ def _zrange_generic(db, argv: list[bytes], key_index: int, store_key: bytes | No
 
     if store_key is not None:
         result = ZSet.from_pairs(((m, s) for s, m in entries), db.store.config) if entries else None
-        return _store(db, store_key, result)
+        return _store(db, store_key, result, b"zrangestore")
     return _with_scores(entries) if withscores else _members(entries)
 
 
@@ -510,10 +516,17 @@ def zrem(db, argv):
         if zset.discard(member):
             deleted += 1
             if not zset.scores:
-                db.delete(key)
                 break
+    if deleted:
+        db.notify("z", b"zrem", key)
+        if not zset.scores:
+            db.delete(key)
+            db.notify("g", b"del", key)
     db.store.dirty += deleted
     return deleted
+
+
+_ZREMRANGE_EVENTS = {_RANK: b"zremrangebyrank", _SCORE: b"zremrangebyscore", _LEX: b"zremrangebylex"}
 
 
 def _zremrange_generic(db, argv, rangetype: int) -> int:
@@ -539,8 +552,11 @@ def _zremrange_generic(db, argv, rangetype: int) -> int:
     else:
         first, stop = zset.lex_span(lo_lex, hi_lex)
     deleted = zset.remove_span(first, stop)
+    if deleted:
+        db.notify("z", _ZREMRANGE_EVENTS[rangetype], key)
     if not zset.scores:
         db.delete(key)
+        db.notify("g", b"del", key)
     db.store.dirty += deleted
     return deleted
 
@@ -567,8 +583,10 @@ def zremrangebylex(db, argv):
 
 def _pop_from(db, key: bytes, zset: ZSet, count: int, highest: bool) -> list[tuple[bytes, float]]:
     popped = zset.pop(count, highest)
+    db.notify("z", b"zpopmax" if highest else b"zpopmin", key)
     if not zset.scores:
         db.delete(key)
+        db.notify("g", b"del", key)
     db.store.dirty += len(popped)
     return popped
 
@@ -767,6 +785,7 @@ def zscan(db, argv):
 # -- ZUNION / ZINTER / ZDIFF and their STORE forms, ZINTERCARD ------------------------------------
 
 _UNION, _INTER, _DIFF = range(3)
+_STORE_EVENTS = {_UNION: b"zunionstore", _INTER: b"zinterstore", _DIFF: b"zdiffstore"}
 _SUM, _MIN, _MAX = range(3)
 _AGGREGATES = {b"sum": _SUM, b"min": _MIN, b"max": _MAX}
 
@@ -874,7 +893,7 @@ def _set_operation(db, argv: list[bytes], numkeys_index: int, store_key: bytes |
 
     if store_key is not None:
         zset = ZSet.from_pairs(result.items(), db.store.config) if result else None
-        return _store(db, store_key, zset)
+        return _store(db, store_key, zset, _STORE_EVENTS[op])
     entries = sorted((score, member) for member, score in result.items())
     return _with_scores(entries) if withscores else _members(entries)
 

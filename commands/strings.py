@@ -95,8 +95,12 @@ def _set_generic(db, name: str, key: bytes, value: bytes, flags: int, expire: by
     if (flags & _NX and found) or (flags & _XX and not found):
         return old if flags & _GET else aborted
     db.set(key, value, keep_ttl=bool(flags & _KEEPTTL))
+    if not found:
+        db.notify("n", b"new", key)
+    db.notify("$", b"set", key)
     if when is not None:
         db.expire_at(key, when)
+        db.notify("g", b"expire", key)
         db.propagate(b"SET", key, value, b"PXAT", b"%d" % when)  # relative TTLs become absolute
     elif flags & _GET:
         kept = [word for bit, word in ((_NX, b"NX"), (_XX, b"XX"), (_KEEPTTL, b"KEEPTTL"))
@@ -105,6 +109,13 @@ def _set_generic(db, name: str, key: bytes, value: bytes, flags: int, expire: by
     db.store.dirty += 1
     return old if flags & _GET else ok
 
+
+def _set_key(db, key: bytes, value: bytes) -> None:
+    """Redis's setKey without options: a key that did not exist (or had expired) is `new`."""
+    created = db.get(key) is None
+    db.set(key, value)
+    if created:
+        db.notify("n", b"new", key)
 
 
 # -- handlers ------------------------------------------------------------------------------------
@@ -119,7 +130,8 @@ def get(db, argv):
 def set_(db, argv):
     """SET key value [NX|XX] [GET] [EX s|PX ms|EXAT ts|PXAT ts|KEEPTTL]"""
     if len(argv) == 3:
-        db.set(argv[1], argv[2])
+        _set_key(db, argv[1], argv[2])
+        db.notify("$", b"set", argv[1])
         db.store.dirty += 1
         return OK
     flags, expire = _parse_set_options(argv, 3, True)
@@ -149,6 +161,9 @@ def getset(db, argv):
     """GETSET key value -- the old value; the new one drops any TTL."""
     old = _read_string(db, argv[1])
     db.set(argv[1], argv[2])
+    if old is None:
+        db.notify("n", b"new", argv[1])
+    db.notify("$", b"set", argv[1])
     db.propagate(b"SET", argv[1], argv[2])
     db.store.dirty += 1
     return old
@@ -160,6 +175,7 @@ def getdel(db, argv):
     old = _read_string(db, argv[1])
     if old is not None:
         db.delete(argv[1])
+        db.notify("g", b"del", argv[1])
         db.propagate(b"DEL", argv[1])
         db.store.dirty += 1
     return old
@@ -177,13 +193,16 @@ def getex(db, argv):
         when = _deadline_ms(db, expire, flags, "getex")
         if when <= db.store.clock():
             db.delete(key)
+            db.notify("g", b"del", key)
             db.propagate(b"DEL", key)
         else:
             db.expire_at(key, when)
+            db.notify("g", b"expire", key)
             db.propagate(b"PEXPIREAT", key, b"%d" % when)
         db.store.dirty += 1
     elif flags & _PERSIST:
         if db.persist(key):
+            db.notify("g", b"persist", key)
             db.propagate(b"PERSIST", key)
             db.store.dirty += 1
     return value
@@ -191,10 +210,11 @@ def getex(db, argv):
 
 @command("MGET", arity=-2, flags="readonly fast", keys=(1, -1, 1), group="string")
 def mget(db, argv):
-    """MGET key [key ...] -- a non-string value reads as nil."""
+    """MGET key [key ...] -- a non-string value reads as nil (each key is a read lookup, counted as
+    a hit or a miss, as Redis's lookupKeyRead)."""
     out = []
     for key in argv[1:]:
-        value = db.get(key)
+        value = db.read(key, object)
         out.append(value if isinstance(value, bytes) else None)
     return out
 
@@ -209,7 +229,8 @@ def mset(db, argv):
     """MSET key value [key value ...]"""
     _check_pairs(argv)
     for i in range(1, len(argv), 2):
-        db.set(argv[i], argv[i + 1])
+        _set_key(db, argv[i], argv[i + 1])
+        db.notify("$", b"set", argv[i])
     db.store.dirty += (len(argv) - 1) // 2
     return OK
 
@@ -230,11 +251,13 @@ def append(db, argv):
     old = db.typed(key, bytes)
     if old is None:
         db.set(key, extra)
+        db.notify("n", b"new", key)
         new = extra
     else:
         _check_length(db, len(old) + len(extra))
         new = RawString(old + extra)
         db.set(key, new, keep_ttl=True)
+    db.notify("$", b"append", key)
     db.store.dirty += 1
     return len(new)
 
@@ -254,7 +277,8 @@ def setrange(db, argv):
         raise CommandError("ERR offset is out of range")
     key, patch = argv[1], argv[3]
     old = db.typed(key, bytes)
-    if old is None:
+    created = old is None
+    if created:
         if not patch:
             return 0
         old = b""
@@ -266,6 +290,9 @@ def setrange(db, argv):
         buf.extend(bytes(offset - len(buf)))
     buf[offset:offset + len(patch)] = patch
     db.set(key, RawString(buf), keep_ttl=True)
+    if created:
+        db.notify("n", b"new", key)
+    db.notify("$", b"setrange", key)
     db.store.dirty += 1
     return len(buf)
 
@@ -308,6 +335,9 @@ def _incr_by(db, key: bytes, delta: int) -> int:
     if not LLONG_MIN <= result <= LLONG_MAX:
         raise CommandError(OVERFLOW)
     db.set(key, b"%d" % result, keep_ttl=True)
+    if old is None:
+        db.notify("n", b"new", key)
+    db.notify("$", b"incrby", key)
     db.store.dirty += 1
     return result
 
@@ -350,6 +380,9 @@ def incrbyfloat(db, argv):
         raise CommandError("ERR increment would produce NaN or Infinity")
     text = EmbString(format_long_double(result))
     db.set(key, text, keep_ttl=True)
+    if old is None:
+        db.notify("n", b"new", key)
+    db.notify("$", b"incrbyfloat", key)
     db.propagate(b"SET", key, text, b"KEEPTTL")  # the exact result, not the float arithmetic
     db.store.dirty += 1
     return text
@@ -388,7 +421,7 @@ def lcs(db, argv):
     The table holds the same values as Redis's lcsCommand (computed bit-parallel) and the backward
     walk follows it step by step, so the reported ranges (and their quirks) are the same.
     """
-    a_val, b_val = db.get(argv[1]), db.get(argv[2])
+    a_val, b_val = db.read(argv[1], object), db.read(argv[2], object)  # hits/misses, as Redis
     if (a_val is not None and not isinstance(a_val, bytes)) or (
             b_val is not None and not isinstance(b_val, bytes)):
         raise CommandError("ERR The specified keys must contain string values")

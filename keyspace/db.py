@@ -148,6 +148,7 @@ class Keyspace:
         value = self.get(key)
         if value is None:
             self.store.keyspace_misses += 1
+            self.notify("m", b"keymiss", key)
             return None
         self.store.keyspace_hits += 1
         if not isinstance(value, cls):

@@ -93,7 +93,9 @@ class ShardedKeyspace:
             first.also.append((self.index, list(argv)))
 
     def notify(self, event_class, event, key):
-        self.part(key).notify(event_class, event, key)
+        # One list for the whole command keeps Redis's order across shards: the coordinator
+        # publishes every part's events, so the first part's list serves them all.
+        self.store.parts[0].dbs[self.index].notify(event_class, event, key)
 
     def signal_ready(self, key):
         self.part(key).signal_ready(key)
