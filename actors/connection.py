@@ -19,7 +19,7 @@ from collections import deque
 
 from actors.execution import execute_one
 from actors.shard import GlobalOp
-from actors.transaction import ExecEntry, WatchToken, run_queued, unwatch_all
+from actors.transaction import ExecEntry, WatchToken, run_queued, unwatch_all, watch_key
 from commands.lua import RUNNING as SCRIPT
 from commands.registry import COMMANDS, Route, lookup
 from protocol.errors import LOADING, NOAUTH, CommandError, ProtocolError, unknown_command, wrong_arity
@@ -217,7 +217,14 @@ class ConnectionActor:
             self.last_command = spec.fullname
             arity = spec.arity
             if (arity > 0 and len(argv) != arity) or len(argv) < -arity:
-                self._reject(wrong_arity(spec.fullname).message, spec)
+                message = wrong_arity(spec.fullname).message
+                if spec.fullname == "exec" and self.multi is not None:
+                    # Redis: a malformed EXEC discards the transaction and its watches.
+                    self.multi = None
+                    self.multi_error = False
+                    self.unwatch()
+                    message = "EXECABORT Transaction discarded because of: " + message[4:]
+                self._reject(message, spec)
                 continue
             if not self.authenticated and not spec.no_auth:
                 self._reject(NOAUTH, spec)
@@ -230,6 +237,10 @@ class ConnectionActor:
                 if busy is not None:
                     self._reject(busy, spec)
                     continue
+                # Redis would not read us while the script runs: wait, then answer or say BUSY.
+                self.backlog.extendleft(reversed(commands[i - 1:]))
+                server.loop.call_later(0.002, self.resume)
+                return
             if self.subscribed and self.proto == 2 and spec.fullname not in _SUBSCRIBED_OK:
                 self._reject(f"ERR Can't execute '{spec.fullname}': only (P|S)SUBSCRIBE / "
                              "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
@@ -388,9 +399,7 @@ class ConnectionActor:
             token = self.watch_token = WatchToken()
         server = self.server
         for key in keys:
-            store = server.stores[server.shard_map.shard_of(key)]
-            store.watched.setdefault((self.db, key), set()).add(token)
-            token.keys[(self.db, key)] = store
+            watch_key(server.stores[server.shard_map.shard_of(key)], self.db, key, token)
 
     def unwatch(self) -> None:
         if self.watch_token is not None:
