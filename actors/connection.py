@@ -37,6 +37,9 @@ _QUEUED = b"+QUEUED\r\n"
 _SUBSCRIBED_OK = frozenset({"subscribe", "psubscribe", "ssubscribe", "unsubscribe",
                             "punsubscribe", "sunsubscribe", "ping", "quit", "reset"})
 """What a RESP2 client may run while subscribed."""
+_ORDERED_BY_FIFO = frozenset({"multi", "exec", "discard"})
+"""LOCAL commands that need no barrier: MULTI and DISCARD only touch the queue, and EXEC's work
+enters the same shard FIFOs (or global op) behind every earlier command of the connection."""
 _BROKER_COMMANDS = frozenset({"publish", "spublish", "pubsub|channels", "pubsub|numsub",
                               "pubsub|numpat", "pubsub|shardchannels", "pubsub|shardnumsub"})
 """Answered by the broker actor: behind earlier broker work they need no barrier (FIFO inbox)."""
@@ -296,8 +299,9 @@ class ConnectionActor:
                     dispatcher.submit_global(GlobalOp(spec, argv, self.db, self.proto, self, slot,
                                                       server.shard_map.count))
             else:
-                if self.inflight and not (spec.fullname in _BROKER_COMMANDS
-                                          and self.inflight == self.broker_inflight):
+                if self.inflight and spec.fullname not in _ORDERED_BY_FIFO and not (
+                        spec.fullname in _BROKER_COMMANDS
+                        and self.inflight == self.broker_inflight):
                     # Barrier: run once every earlier command of ours has completed. Broker
                     # commands need only the shards' work done: the broker's inbox keeps order.
                     self.backlog.extendleft(reversed(commands[i - 1:]))
