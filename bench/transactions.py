@@ -22,19 +22,6 @@ from keyspace.routing import ShardMap
 __all__ = ["main"]
 
 
-def _keys_on_distinct_shards(count: int, shards: int = 4) -> list[bytes]:
-    shard_map, seen, keys = ShardMap(shards), set(), []
-    i = 0
-    while len(keys) < count:
-        key = b"tx:%d" % i
-        shard = shard_map.shard_of(key)
-        if shard not in seen:
-            seen.add(shard)
-            keys.append(key)
-        i += 1
-    return keys
-
-
 def _client(port: int, keys: list[bytes], depth: int, deadline: float, out: list) -> None:
     import socket
     tx = [hiredis.pack_command(("MULTI",))]
@@ -57,7 +44,7 @@ def _client(port: int, keys: list[bytes], depth: int, deadline: float, out: list
 
 
 def measure(port: int, width: int, clients: int, depth: int, seconds: float) -> float:
-    keys = _keys_on_distinct_shards(width)
+    keys = [k.encode() for k in ShardMap(4).sample_keys("tx:", width)]
     out: list = []
     deadline = time.monotonic() + seconds
     threads = [threading.Thread(target=_client, args=(port, keys, depth, deadline, out))

@@ -36,3 +36,14 @@ class ShardMap:
         if self.count == 1:
             return 0
         return self._table[key_slot(key)]
+
+    def sample_keys(self, prefix: str, count: int) -> list[str]:
+        """`count` key names `<prefix><n>` owned by `count` different shards, in shard order (for
+        tests and benchmarks that need commands to cross shards)."""
+        found: dict[int, str] = {}
+        i = 0
+        while len(found) < count:
+            name = f"{prefix}{i}"
+            found.setdefault(self.shard_of(name.encode()), name)
+            i += 1
+        return [found[s] for s in sorted(found)]

@@ -23,19 +23,7 @@ from tests.differential.test_strings_diff import Duo, Wire, _encode_command, _fr
 pytestmark = [pytest.mark.differential, pytest.mark.timeout(120)]
 
 
-def _spread(prefix: str, count: int = 4) -> list[str]:
-    """One key per shard (with 4 shards), so that multi-key commands cross shards."""
-    shard_of = ShardMap(4).shard_of
-    found: dict[int, str] = {}
-    i = 0
-    while len(found) < count:
-        name = f"{prefix}{i}"
-        found.setdefault(shard_of(name.encode()), name)
-        i += 1
-    return [found[s] for s in sorted(found)]
-
-
-A, B, C, D = _spread("list")
+A, B, C, D = ShardMap(4).sample_keys("list", 4)
 
 
 @pytest.fixture

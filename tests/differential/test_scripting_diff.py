@@ -23,18 +23,7 @@ from tests.differential.test_strings_diff import Duo, Err
 pytestmark = [pytest.mark.differential, pytest.mark.timeout(60)]
 
 
-def _keys_on_distinct_shards(count: int) -> list[str]:
-    shard_map = ShardMap(4)
-    found: dict[int, str] = {}
-    i = 0
-    while len(found) < count:
-        name = f"skey{i}"
-        found.setdefault(shard_map.shard_of(name.encode()), name)
-        i += 1
-    return [found[s] for s in sorted(found)]
-
-
-A, B, C, D = _keys_on_distinct_shards(4)
+A, B, C, D = ShardMap(4).sample_keys("skey", 4)
 
 
 @pytest.fixture

@@ -30,19 +30,7 @@ from tests.servers import REDIS_SERVER, start_redis, start_shardis
 pytestmark = [pytest.mark.differential, pytest.mark.timeout(60)]
 
 
-def _keys_on_distinct_shards(count: int) -> list[str]:
-    """`count` short key names owned by `count` different shards of a 4-shard server."""
-    shard_map = ShardMap(4)
-    found: dict[int, str] = {}
-    i = 0
-    while len(found) < count:
-        name = f"key{i}"
-        found.setdefault(shard_map.shard_of(name.encode()), name)
-        i += 1
-    return [found[s] for s in sorted(found)]
-
-
-A, B, C, D = _keys_on_distinct_shards(4)
+A, B, C, D = ShardMap(4).sample_keys("key", 4)
 
 
 @pytest.fixture

@@ -213,18 +213,8 @@ def _without_selects(commands):
     return [argv for argv in commands if argv[0].upper() != b"SELECT"]
 
 
-def _keys_on_distinct_shards(count: int) -> list[str]:
-    shard_map = ShardMap(4)
-    found: dict[int, str] = {}
-    i = 0
-    while len(found) < count:
-        found.setdefault(shard_map.shard_of(f"k{i}".encode()), f"k{i}")
-        i += 1
-    return [found[s] for s in sorted(found)]
-
-
 def test_transactions_enter_the_aof_wrapped_in_multi_exec_and_survive_a_restart(tmp_path):
-    a, b, c, d = _keys_on_distinct_shards(4)
+    a, b, c, d = ShardMap(4).sample_keys("k", 4)
     same1, same2 = "{t}1", "{t}2"
     workdir = str(tmp_path)
     server = start_shardis("--appendonly", "yes", "--appendfsync", "always", shards=4,
