@@ -49,6 +49,9 @@ _EXECABORT = "EXECABORT Transaction discarded because of previous errors."
 class ConnectionActor:
     """One client connection (an asyncio Protocol)."""
 
+    is_master = False       # the pseudo-client applying a master's stream (actors/replication.py)
+    replica_link = None     # set once a replica's connection sent PSYNC/SYNC
+
     def __init__(self, server) -> None:
         # Collaborators
         self.server = server
@@ -121,6 +124,8 @@ class ConnectionActor:
         self.unwatch()
         if self.subscribed:
             self.server.broker.submit(("drop", self))
+        if self.replica_link is not None:
+            self.server.replication.replica_gone(self.replica_link)
 
     def data_received(self, data: bytes) -> None:
         if self.closing:
@@ -174,7 +179,8 @@ class ConnectionActor:
         # straight into the shard batches; everything else takes the checks below.
         plain = (self.authenticated and not self.subscribed and self.multi is None
                  and self.reply_on and not self.skip_next_reply and not server.loading
-                 and not server.paused and not SCRIPT.running)
+                 and not server.paused and not SCRIPT.running
+                 and not server.replication.checks_commands)
         i = start
         n = len(commands)
         while i < n:
@@ -232,6 +238,11 @@ class ConnectionActor:
             if not self.authenticated and not spec.no_auth:
                 self._reject(NOAUTH, spec)
                 continue
+            if server.replication.checks_commands:
+                refusal = server.replication.refusal(spec, self)
+                if refusal is not None:
+                    self._reject(refusal, spec)
+                    continue
             if server.loading and "loading" not in spec.flags:
                 self._reject(LOADING, spec)
                 continue
@@ -319,7 +330,7 @@ class ConnectionActor:
                 db, proto = self.db, self.proto
                 plain = (self.authenticated and not self.subscribed and self.multi is None
                          and self.reply_on and not self.skip_next_reply and not server.loading
-                         and not server.paused)
+                         and not server.paused and not server.replication.checks_commands)
 
     def _skip(self) -> bool:
         if self.skip_next_reply:
@@ -415,6 +426,8 @@ class ConnectionActor:
     @property
     def kind(self) -> str:
         """The client type CLIENT LIST/KILL filter on."""
+        if self.replica_link is not None:
+            return "replica"
         return "pubsub" if self.subscribed else "normal"
 
     def _subscription_count(self, which: str) -> int:

@@ -87,12 +87,7 @@ class Durability:
         self.aofdir = aofdir
         self.actor_ref = PersistenceActor.start(writer, server.loop, server.deliver, policy, box)
         self.actor = box[0]
-        for actor in server.shard_actors:
-            actor.persistence = self.actor_ref
-            actor.hold_replies = policy == "always"
-        for store in server.stores:
-            if store.records is None:
-                store.records = []
+        server.replication.route_stream()
 
     def stop(self) -> None:
         """Shutdown: the shards are stopped, so every record is queued; flush, fsync, close."""
@@ -280,14 +275,14 @@ class Durability:
             server = self.server
 
             def at_barrier(view) -> None:
-                for store in view.parts:
-                    store.records = None
-                for actor in server.shard_actors:
-                    actor.persistence = None
-                    actor.hold_replies = False
+                if server.replication.streaming:
+                    # Records still queued here go on to the replication actor: let them reach
+                    # it before the shards start telling it directly.
+                    ref.ask(lambda actor: None, timeout=60)
+                self.actor_ref = self.actor = None
+                server.replication.route_stream()
                 # Every record is already queued ahead of this stop: it flushes them, then ends.
                 self._retired.append(ref.stop(block=False))
-                self.actor_ref = self.actor = None
             server.run_global(at_barrier)
 
     def set_appendfsync(self, policy: str) -> None:

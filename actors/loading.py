@@ -94,12 +94,12 @@ class Loader:
             db.expire_at(key, expire_ms)
         self.keys_loaded += 1
 
-    def load_rdb_bytes(self, data, what: str) -> int:
-        """Load an RDB image (a dump.rdb or an AOF base); returns its length (an RDB-preamble
-        AOF continues with commands after it)."""
+    def load_rdb_bytes(self, data, what: str, on_aux=None) -> int:
+        """Load an RDB image (a dump.rdb, an AOF base, a master's full sync); returns its length
+        (an RDB-preamble AOF continues with commands after it)."""
         from persistence import rdb
         progress = _Progress(what, len(data))
-        return rdb.load(data, on_key=self.put_key, progress=progress,
+        return rdb.load(data, on_key=self.put_key, progress=progress, on_aux=on_aux,
                         on_function=lambda code: load_library(code, replace=True),
                         make_zset=lambda pairs: ZSet.from_pairs(pairs, self.config.values))
 

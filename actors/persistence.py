@@ -26,11 +26,34 @@ import traceback
 import hiredis
 import pykka
 
-__all__ = ["PersistenceActor", "FSYNC"]
+__all__ = ["PersistenceActor", "FSYNC", "StreamMark", "encode_records", "release_replies"]
 
 log = logging.getLogger("shardis.persistence")
 
 FSYNC = "fsync"
+
+
+class StreamMark:
+    """A control message that travels the write stream in order: it reaches the replication actor
+    (`on_actor(actor)`) and then the loop (`on_loop()`) after every record sent before it.
+
+    Full syncs and WAIT use it to learn the exact stream offset of a point in execution order."""
+
+    __slots__ = ("on_actor", "on_loop")
+
+    def __init__(self, on_actor=None, on_loop=None) -> None:
+        self.on_actor = on_actor
+        self.on_loop = on_loop
+
+
+def release_replies(group, loop, deliver) -> None:
+    """Fill the reply slots a batch held back (appendfsync always) and wake the loop."""
+    for _records, fills, touched in group:
+        if fills is not None:
+            for slot, data in fills:
+                slot[0] = data
+        if touched:
+            loop.call_soon_threadsafe(deliver, touched)
 
 
 def encode_records(records, state) -> bytes:
@@ -61,6 +84,7 @@ class PersistenceActor(pykka.ThreadingActor):
         directory.append(self)
         # Collaborators
         self.sink = sink            # the open INCR file: persistence.aof.AofWriter
+        self.downstream = None      # the replication actor's ref while replicas are fed
         self.loop = loop
         self.deliver = deliver
         # State
@@ -83,12 +107,21 @@ class PersistenceActor(pykka.ThreadingActor):
                 self._fsync()
             elif type(message) is tuple:
                 self._append([message])
+            elif type(message) is StreamMark:
+                self._pass_mark(message)
             elif callable(message):
                 message(self)  # control work (rotate for a rewrite, policy change) in stream order
         except Exception:
             log.error("persistence actor error:\n%s", traceback.format_exc())
         finally:
             self.busy += time.perf_counter() - started
+
+    def _pass_mark(self, mark: StreamMark) -> None:
+        """Everything before the mark has been handed on: pass it down the stream."""
+        if self.downstream is not None:
+            self.downstream.tell(mark)
+        elif mark.on_loop is not None:
+            self.loop.call_soon_threadsafe(mark.on_loop)
 
     def _drain(self, group: list):
         """Group commit: take every batch already waiting, so one fsync covers them all.
@@ -140,12 +173,13 @@ class PersistenceActor(pykka.ThreadingActor):
             self._ok()
         except OSError as exc:
             self._failed(exc)
-        for _records, fills, touched in group:
-            if fills is not None:
-                for slot, data_ in fills:
-                    slot[0] = data_
-            if touched:
-                self.loop.call_soon_threadsafe(self.deliver, touched)
+        downstream = self.downstream
+        if downstream is not None:
+            if len(group) == 1:
+                downstream.tell((group[0][0], None, None))
+            else:
+                downstream.tell(([r for records, _f, _t in group for r in records], None, None))
+        release_replies(group, self.loop, self.deliver)
 
     def _fsync(self) -> None:
         if not self.dirty_since_fsync:

@@ -96,7 +96,6 @@ class Server:
         self.config = cfg
         self.loop = loop
         self.run_id = secrets.token_hex(20)
-        self.replid = secrets.token_hex(20)
         self.version = config_pkg.VERSION
         self.loop_kind = type(loop).__module__.split(".")[0]
         self.executable = os.path.abspath(sys.argv[0])
@@ -145,6 +144,8 @@ class Server:
         for actor in self.shard_actors:
             actor.broker = self.broker_ref
         self._expire_timer = None
+        from actors.replication import Replication
+        self.replication = Replication(self)
         self._watch_config(cfg)
 
     # -- run-time configuration changes ------------------------------------------------------------
@@ -346,7 +347,8 @@ class Server:
 
     def _schedule_expire(self) -> None:
         hz = max(1, min(500, self.config["hz"]))
-        if self.active_expire_enabled:
+        # A replica does not expire keys itself: its master's DELs do (REDIS-FACTS §6.1).
+        if self.active_expire_enabled and self.replication.role == "master":
             for i in range(self.shard_map.count):
                 self.dispatcher.submit(i, TICK)
         self._expire_timer = self.loop.call_later(1 / hz, self._schedule_expire)
@@ -402,6 +404,8 @@ class Server:
             return
         self._schedule_expire()
         log.info("Ready to accept connections tcp")
+        if self.config["replicaof"]:
+            self.replication.replicaof(*self.config["replicaof"])
 
     def request_shutdown(self, reason: str) -> None:
         if not self.shutdown_requested.is_set():
@@ -426,6 +430,7 @@ class Server:
             self.broker_ref.stop(timeout=10)
         except Exception:  # noqa: BLE001 - shutting down regardless
             log.exception("the pub/sub broker did not stop cleanly")
+        self.replication.stop()
         self.durability.stop()
 
 
@@ -440,11 +445,13 @@ class _RedisStyleFormatter(logging.Formatter):
 
     _marks = {logging.DEBUG: ".", logging.INFO: "*", logging.WARNING: "#", logging.ERROR: "#",
               logging.CRITICAL: "#"}
+    role = "M"
+    """The role letter after the pid: M master, S replica (set by actors/replication.py)."""
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = time.strftime("%d %b %Y %H:%M:%S", time.localtime(record.created))
         msecs = int(record.msecs)
-        text = f"{os.getpid()}:M {stamp}.{msecs:03d} {self._marks.get(record.levelno, '*')} " \
+        text = f"{os.getpid()}:{_RedisStyleFormatter.role} {stamp}.{msecs:03d} {self._marks.get(record.levelno, '*')} " \
                f"{record.getMessage()}"
         if record.exc_info:
             text += "\n" + self.formatException(record.exc_info)

@@ -4,9 +4,9 @@ Importing this package registers every family, in a fixed order.
 """
 
 from commands import (  # noqa: F401
-    bitmaps, connection, generic, hashes, lists, pubsub, scripting, server, sets, snapshots,
-    sort, sorted_sets, strings, transactions,
+    bitmaps, connection, generic, hashes, lists, pubsub, replication, scripting, server, sets,
+    snapshots, sort, sorted_sets, strings, transactions,
 )
 
-__all__ = ["bitmaps", "connection", "generic", "hashes", "lists", "pubsub", "scripting", "server", "sets", "snapshots", "sort",
+__all__ = ["bitmaps", "connection", "generic", "hashes", "lists", "pubsub", "replication", "scripting", "server", "sets", "snapshots", "sort",
            "sorted_sets", "strings", "transactions"]

@@ -382,7 +382,8 @@ def _section_memory(server) -> list[str]:
         "allocator_frag_ratio:1.00", "allocator_frag_bytes:0", "allocator_rss_ratio:1.00",
         "allocator_rss_bytes:0", "rss_overhead_ratio:1.00", "rss_overhead_bytes:0",
         "mem_fragmentation_ratio:1.00", "mem_fragmentation_bytes:0", "mem_not_counted_for_evict:0",
-        "mem_replication_backlog:0", "mem_total_replication_buffers:0", "mem_clients_slaves:0",
+        f"mem_replication_backlog:{server.replication.backlog_memory()}",
+        "mem_total_replication_buffers:0", "mem_clients_slaves:0",
         "mem_clients_normal:0", "mem_cluster_links:0", "mem_aof_buffer:0",
         "mem_allocator:pymalloc", "active_defrag_running:0", "lazyfree_pending_objects:0",
         "lazyfreed_objects:0",
@@ -437,7 +438,9 @@ def _section_stats(server) -> list[str]:
         "total_net_repl_output_bytes:0", "instantaneous_input_kbps:0.00",
         "instantaneous_output_kbps:0.00", "instantaneous_input_repl_kbps:0.00",
         "instantaneous_output_repl_kbps:0.00", f"rejected_connections:{server.rejected_connections}",
-        "sync_full:0", "sync_partial_ok:0", "sync_partial_err:0",
+        f"sync_full:{server.replication.sync_full}",
+        f"sync_partial_ok:{server.replication.sync_partial_ok}",
+        f"sync_partial_err:{server.replication.sync_partial_err}",
         f"expired_keys:{sum(s.expired_keys for s in stores)}", "expired_stale_perc:0.00",
         "expired_time_cap_reached_count:0", "expire_cycle_cpu_milliseconds:0", "evicted_keys:0",
         "evicted_clients:0", "total_eviction_exceeded_time:0", "current_eviction_exceeded_time:0",
@@ -458,13 +461,7 @@ def _section_stats(server) -> list[str]:
 
 
 def _section_replication(server) -> list[str]:
-    return [
-        "role:master", "connected_slaves:0", "master_failover_state:no-failover",
-        f"master_replid:{server.replid}", "master_replid2:" + "0" * 40, "master_repl_offset:0",
-        "second_repl_offset:-1", "repl_backlog_active:0",
-        f"repl_backlog_size:{server.config['repl-backlog-size']}",
-        "repl_backlog_first_byte_offset:0", "repl_backlog_histlen:0",
-    ]
+    return server.replication.info_fields()
 
 
 def _section_cpu(server) -> list[str]:
