@@ -226,14 +226,7 @@ class ConnectionActor:
             self.last_command = spec.fullname
             arity = spec.arity
             if (arity > 0 and len(argv) != arity) or len(argv) < -arity:
-                message = wrong_arity(spec.fullname).message
-                if spec.fullname == "exec" and self.multi is not None:
-                    # Redis: a malformed EXEC discards the transaction and its watches.
-                    self.multi = None
-                    self.multi_error = False
-                    self.unwatch()
-                    message = "EXECABORT Transaction discarded because of: " + message[4:]
-                self._reject(message, spec)
+                self._reject(wrong_arity(spec.fullname).message, spec)
                 continue
             if not self.authenticated and not spec.no_auth:
                 self._reject(NOAUTH, spec)
@@ -351,10 +344,17 @@ class ConnectionActor:
         """A command refused before running: counted as rejected, as Redis's INFO does (per
         command too, when it was found: INFO commandstats rejected_calls).
 
-        Inside MULTI it also dooms the transaction (EXEC will reply EXECABORT)."""
-        self.server.count_rejection(message, spec)
-        if self.multi is not None:
+        Inside MULTI it also dooms the transaction (EXEC will reply EXECABORT). A refused EXEC
+        discards the transaction and every WATCH, inside MULTI or not (Redis's execCommandAbort)."""
+        if spec is not None and spec.fullname == "exec":
+            self.multi = None
+            self.multi_error = False
+            self.unwatch()
+            message = ("EXECABORT Transaction discarded because of: "
+                       + message.removeprefix("ERR "))
+        elif self.multi is not None:
             self.multi_error = True
+        self.server.count_rejection(message, spec)
         if self.reply_on and not self._skip():
             self.replies.append([encode_error(message)])
 
@@ -402,7 +402,7 @@ class ConnectionActor:
             owner = view.dbs[0].part
             data = run_queued(self, queued, self.db, self.proto, view.dbs.__getitem__,
                               lambda key: owner(key).store, view.parts, server.local_stats,
-                              server.local_stats, token)
+                              server.local_stats, token, slot)
             server.finish_on_loop(view.parts, self, slot, data)
         server.dispatcher.submit_global(GlobalOp(None, None, self.db, self.proto, self, slot,
                                                  server.shard_map.count, run=run, on_loop=True))

@@ -266,6 +266,7 @@ def move(db, argv):
     db.notify("g", b"move_from", key)
     target.notify("g", b"move_to", key)
     db.store.dirty += 1
+    target.signal_modified(key)     # Redis signals both; the key arguments are in this db only
     return 1
 
 
@@ -298,6 +299,11 @@ def copy(db, argv):
     _move_key(db, src, target, dst, copy_value(value), keep_source=True)
     target.notify("g", b"copy_to", dst)
     db.store.dirty += 1
+    # Redis's copyCommand signals the destination only, in the destination's database.
+    db.unmodified(src)
+    if target.index != db.index:
+        db.unmodified(dst)
+        target.signal_modified(dst)
     return 1
 
 

@@ -383,6 +383,8 @@ def ltrim(db, argv):
         db.delete(key)
         db.notify("g", b"del", key)
     db.store.dirty += removed
+    if not removed:
+        db.signal_modified(key)     # Redis signals the key even when nothing was trimmed
     return OK
 
 

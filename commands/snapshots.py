@@ -1,12 +1,14 @@
 """Persistence commands (Redis group "server"): SAVE, BGSAVE, BGREWRITEAOF.
 
 They run on the loop; the work happens in actors/durability.py: a snapshot at a barrier of every
-shard, encoded on a background thread.
+shard, encoded on a background thread. Inside EXEC, BGSAVE and BGREWRITEAOF only schedule their
+work, as Redis does (server.in_exec): it starts once the transaction is over.
 """
 
 from __future__ import annotations
 
 from commands.registry import Route, command
+from commands.transactions import IN_EXEC
 from protocol.errors import SYNTAX_ERROR, CommandError
 from protocol.replies import DEFERRED, ErrorReply, encode
 
@@ -35,8 +37,12 @@ def bgsave(client, argv):
     if len(argv) > 2 or (len(argv) == 2 and argv[1].lower() != b"schedule"):
         raise CommandError(SYNTAX_ERROR)
     durability = client.server.durability
-    if len(argv) == 2 and durability.rewrite_in_progress:
+    if durability.bgsave_in_progress:
+        raise CommandError("ERR Background save already in progress")
+    if IN_EXEC.active or (len(argv) == 2 and durability.rewrite_in_progress):
         durability.save_scheduled = True
+        if IN_EXEC.active:
+            client.server.loop.call_soon(_start_scheduled, durability)
         return "Background saving scheduled"
     error = durability.bgsave()
     if error is not None:
@@ -48,7 +54,26 @@ def bgsave(client, argv):
          route=Route.LOCAL)
 def bgrewriteaof(client, argv):
     """BGREWRITEAOF"""
-    text = client.server.durability.rewrite()
+    durability = client.server.durability
+    if IN_EXEC.active and not durability.rewrite_in_progress:
+        durability.rewrite_scheduled = True
+        client.server.loop.call_soon(_start_scheduled, durability)
+        return "Background append only file rewriting scheduled"
+    text = durability.rewrite()
     if text.startswith("ERR"):
         raise CommandError(text)
     return text
+
+
+def _start_scheduled(durability) -> None:
+    """Right after the EXEC that scheduled them: start the scheduled rewrite, then the scheduled
+    save, when nothing else runs (the once-a-second cron of actors/durability.py does the same,
+    in the same order, for those still waiting)."""
+    if durability.bgsave_in_progress or durability.rewrite_in_progress:
+        return
+    if durability.rewrite_scheduled:
+        durability.rewrite_scheduled = False
+        durability.rewrite()
+    elif durability.save_scheduled:
+        durability.save_scheduled = False
+        durability.bgsave()

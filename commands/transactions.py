@@ -10,7 +10,21 @@ from commands.registry import Route, command
 from protocol.errors import CommandError
 from protocol.replies import OK
 
-__all__: list[str] = []
+__all__ = ["IN_EXEC"]
+
+
+class ExecState:
+    """Whether EXEC is running a queued command right now (Redis's server.in_exec): BGSAVE and
+    BGREWRITEAOF then only schedule their work. Set by actors/transaction.py around the LOCAL
+    commands of a transaction, which run on the loop thread."""
+
+    __slots__ = ("active",)
+
+    def __init__(self) -> None:
+        self.active = False
+
+
+IN_EXEC = ExecState()
 
 
 @command("MULTI", arity=1, flags="noscript loading stale fast allow_busy", group="transactions",

@@ -8,6 +8,13 @@ Expiry is lazy on access (`get` deletes a key whose deadline has passed) and act
 pops due keys from a min-heap of (deadline, key). Redis samples random keys with a TTL instead,
 because its dict has no order; a heap finds every due key in O(log n) without sampling, so expired
 keys never linger. Stale heap entries (TTL changed or removed) are skipped by comparing deadlines.
+Expiry checks read `Store.expire_clock`, which stands still while a transaction runs
+(`frozen_expiry`). A key expires once the clock is past its deadline, as in Redis's keyIsExpired.
+
+WATCH (signalModifiedKey, touchAllWatchedKeysInDb of Redis 7.0): `Store.watched` maps (db, key) to
+the WATCH tokens of actors/transaction.py; a token has `dirty` (EXEC will fail) and `stale`, the
+(db, key) pairs that were already logically expired when WATCH ran: deleting such a key is no
+logical change.
 """
 
 from __future__ import annotations
@@ -21,7 +28,8 @@ from collections.abc import Callable, Iterator
 
 from protocol.errors import WRONGTYPE, CommandError
 
-__all__ = ["Keyspace", "Store", "RawString", "type_name", "register_type", "now_ms", "scan_snapshot"]
+__all__ = ["Keyspace", "Store", "RawString", "type_name", "register_type", "now_ms",
+           "scan_snapshot", "frozen_expiry"]
 
 
 def now_ms() -> int:
@@ -59,6 +67,10 @@ class Store:
 
     def __init__(self, databases: int, clock: Callable[[], int] = now_ms) -> None:
         self.clock = clock
+        """Unix ms for what commands compute (EXPIRE's base, TTL): always the live time."""
+        self.expire_clock = clock
+        """Unix ms for deciding whether a key has expired: `clock`, except during an EXEC, when it
+        stands still at the start of the transaction (Redis's fixed_time_expire)."""
         self.dbs = [Keyspace(i, self) for i in range(databases)]
         self.dirty = 0               # writes since the last save, as Redis's server.dirty
         self.expired_keys = 0
@@ -89,28 +101,86 @@ class Store:
         """The server's typed option values (Config.values), read by handlers that obey limits."""
         self.expired_hook: Callable[[Keyspace, bytes], None] | None = None
         """Called after a key expires (propagation as DEL, notifications). Set by the shard actor."""
+        self.unsignalled: tuple | None = None
+        """(counter store, its dirty count, {(db, key): n}): key arguments the write command that
+        just ran did not modify, which the touch after it must skip, n times (`skip_signal`)."""
 
     def touch_watched(self, db_index: int, key: bytes) -> None:
-        """The key was modified: every client watching it will see its EXEC fail (signalModifiedKey)."""
+        """A write command modified one of its key arguments (the generic touch after a write:
+        actors/execution.py's after_write): signal it, unless the command said it did not."""
+        skip = self.unsignalled
+        if skip is not None:
+            counter, dirty, pairs = skip
+            if counter.dirty != dirty:
+                self.unsignalled = None     # a later write: the exemption is over
+            else:
+                left = pairs.get((db_index, key))
+                if left:
+                    pairs[(db_index, key)] = left - 1
+                    return
+        self.signal(db_index, key)
+
+    def signal(self, db_index: int, key: bytes) -> None:
+        """The key was modified: every client watching it will see its EXEC fail
+        (signalModifiedKey). A key that was already expired when it was watched and is gone now
+        was deleted, not changed: the watch carries on (and counts it as missing from now on)."""
         tokens = self.watched.get((db_index, key))
         if tokens:
             for token in list(tokens):
+                stale = token.stale
+                if stale and (db_index, key) in stale and key not in self.dbs[db_index].data:
+                    stale.discard((db_index, key))
+                    continue
                 token.dirty = True
 
-    def touch_watched_in_db(self, db_index: int, present) -> None:
-        """FLUSHDB/SWAPDB: touch watched keys of `db_index` for which `present(key)` is true."""
-        for (index, key), tokens in list(self.watched.items()):
-            if index == db_index and present(key):
-                for token in list(tokens):
-                    token.dirty = True
+    def skip_signal(self, db_index: int, key: bytes, counter: Store) -> None:
+        """The write command now running did not modify (db_index, key) although it is one of its
+        key arguments (COPY's source, for one): the generic touch after it must not signal it.
+        Once per key argument: COPY k k DB 1 names (db, k) twice.
+
+        Call it after the command counted its change in `counter.dirty` (the Store whose `dirty`
+        the caller of the handler compares); the exemption ends with the next count."""
+        if (db_index, key) not in self.watched:
+            return
+        skip = self.unsignalled
+        if skip is not None and skip[0] is counter and skip[1] == counter.dirty:
+            pairs = skip[2]
+            pairs[(db_index, key)] = pairs.get((db_index, key), 0) + 1
+        else:
+            self.unsignalled = (counter, counter.dirty, {(db_index, key): 1})
+
+    def touch_all_watched_in_db(self, emptied: Keyspace, replaced_with: Keyspace | None) -> None:
+        """FLUSHDB (`replaced_with` None) or one side of SWAPDB: signal the watched keys of
+        `emptied` whose value changes, as Redis's touchAllWatchedKeysInDb decides it: a stale
+        watched key deleted, or replaced by another stale key, is no change; a missing one
+        replaced by a stale key becomes a stale watched key."""
+        index = emptied.index
+        for (db_index, key), tokens in list(self.watched.items()):
+            if db_index != index:
+                continue
+            in_emptied = key in emptied.data
+            in_replacement = replaced_with is not None and key in replaced_with.data
+            if not in_emptied and not in_replacement:
+                continue
+            for token in list(tokens):
+                stale = token.stale
+                if stale and (db_index, key) in stale:
+                    if not in_replacement:
+                        stale.discard((db_index, key))      # the stale key is deleted
+                        continue
+                    if replaced_with.is_expired(key):
+                        continue                            # stale it was, stale it stays
+                elif not in_emptied and replaced_with.is_expired(key):
+                    token.stale.add((db_index, key))        # missing, now stale: no change
+                    continue
+                token.dirty = True
 
     def swap(self, a: int, b: int) -> None:
         """SWAPDB: exchange the contents of two databases; the Keyspace objects keep their index."""
         da, db_ = self.dbs[a], self.dbs[b]
         if self.watched:
-            either = lambda key: key in da.data or key in db_.data  # noqa: E731
-            self.touch_watched_in_db(a, either)
-            self.touch_watched_in_db(b, either)
+            self.touch_all_watched_in_db(da, db_)
+            self.touch_all_watched_in_db(db_, da)
         da.data, db_.data = db_.data, da.data
         da.expires, db_.expires = db_.expires, da.expires
         da._heap, db_._heap = db_._heap, da._heap
@@ -138,10 +208,16 @@ class Keyspace:
         value = self.data.get(key)
         if value is not None and self.expires:
             when = self.expires.get(key)
-            if when is not None and when <= self.store.clock():
+            if when is not None and when < self.store.expire_clock():
                 self._expire(key)
                 return None
         return value
+
+    def is_expired(self, key: bytes) -> bool:
+        """Whether `key` is present but past its deadline (Redis's keyIsExpired): nothing is
+        deleted."""
+        when = self.expires.get(key) if self.expires else None
+        return when is not None and when < self.store.expire_clock()
 
     def read(self, key: bytes, cls: type):
         """The value of `key` if it is of type `cls`, None if missing; WRONGTYPE otherwise. Counts hits."""
@@ -188,6 +264,20 @@ class Keyspace:
         if blocked and (self.index, key) in blocked:
             self.store.ready.append((self.index, key))
 
+    def signal_modified(self, key: bytes) -> None:
+        """The command modified `key` where the generic touch after a write does not see it (a
+        destination in another database, a change that left the dataset as it was): signal it
+        now (Redis's signalModifiedKey)."""
+        if self.store.watched:
+            self.store.signal(self.index, key)
+
+    def unmodified(self, key: bytes) -> None:
+        """The write command now running did not modify its key argument `key` (see
+        Store.skip_signal). Call it after counting the change in `store.dirty`."""
+        store = self.store
+        if store.watched:
+            store.skip_signal(self.index, key, store)
+
     def exists(self, key: bytes) -> bool:
         return self.get(key) is not None
 
@@ -199,11 +289,11 @@ class Keyspace:
         if not self.expires:
             yield from list(self.data)
             return
-        now = self.store.clock()
+        now = self.store.expire_clock()
         expires = self.expires
         for key in list(self.data):
             when = expires.get(key)
-            if when is None or when > now:
+            if when is None or when >= now:
                 yield key
 
     def random_key(self) -> bytes | None:
@@ -245,7 +335,7 @@ class Keyspace:
 
     def flush(self) -> None:
         if self.store.watched:
-            self.store.touch_watched_in_db(self.index, self.data.__contains__)
+            self.store.touch_all_watched_in_db(self, None)
         self.data = {}
         self.expires = {}
         self._heap = []
@@ -278,7 +368,7 @@ class Keyspace:
         if records is not None:
             records.append((self.index, [b"DEL", key]))
         if self.store.watched:
-            self.store.touch_watched(self.index, key)
+            self.store.signal(self.index, key)
         hook = self.store.expired_hook
         if hook is not None:
             hook(self, key)
@@ -288,10 +378,10 @@ class Keyspace:
         heap = self._heap
         if not heap:
             return 0
-        now = self.store.clock()
+        now = self.store.expire_clock()
         expires = self.expires
         done = 0
-        while heap and heap[0][0] <= now:
+        while heap and heap[0][0] < now:
             when, key = heapq.heappop(heap)
             if expires.get(key) == when:
                 self._expire(key)
@@ -299,6 +389,33 @@ class Keyspace:
                 if not done & 63 and time.perf_counter() > deadline:
                     break
         return done
+
+
+class frozen_expiry:
+    """`with frozen_expiry(stores):` keys expire as of the moment the block starts, until it ends
+    (Redis 7.0 caches the time once for the outermost command: a whole EXEC). Commands still
+    compute deadlines and TTLs from the live `clock`, as Redis's do. Nests (the outer time wins)."""
+
+    __slots__ = ("saved", "stores")
+
+    def __init__(self, stores) -> None:
+        self.stores = stores
+        self.saved: list = []
+
+    def __enter__(self) -> frozen_expiry:
+        stores = self.stores
+        now = stores[0].expire_clock()
+
+        def frozen() -> int:
+            return now
+        self.saved = [store.expire_clock for store in stores]
+        for store in stores:
+            store.expire_clock = frozen
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for store, clock in zip(self.stores, self.saved):
+            store.expire_clock = clock
 
 
 def _random_dict_key(data: dict) -> bytes:

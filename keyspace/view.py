@@ -100,6 +100,18 @@ class ShardedKeyspace:
     def signal_ready(self, key):
         self.part(key).signal_ready(key)
 
+    def signal_modified(self, key):
+        self.part(key).signal_modified(key)
+
+    def unmodified(self, key):
+        # Changes are counted on the first part (see ShardedStore): the exemption lasts as long.
+        store = self.part(key).store
+        if store.watched:
+            store.skip_signal(self.index, key, self.store.parts[0])
+
+    def is_expired(self, key):
+        return self.part(key).is_expired(key)
+
     # Whole-database operations span the parts.
     def __len__(self) -> int:
         return sum(len(p) for p in self.parts)
