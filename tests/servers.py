@@ -78,10 +78,13 @@ class ServerProcess:
         return self.proc.returncode
 
 
-def start_shardis(*extra: str, shards: int = 1, workdir: str | None = None) -> ServerProcess:
+def start_shardis(*extra: str, shards: int = 1, workdir: str | None = None,
+                  config_file: str | None = None) -> ServerProcess:
+    """`config_file` goes first on the command line (CONFIG REWRITE needs a file to rewrite)."""
     port = free_port()
     workdir = workdir or tempfile.mkdtemp(prefix="shardis-test-")
-    args = [sys.executable, "-m", "actors", "--port", str(port), "--bind", "127.0.0.1",
+    args = [sys.executable, "-m", "actors", *([config_file] if config_file else []),
+            "--port", str(port), "--bind", "127.0.0.1",
             "--shards", str(shards), "--dir", workdir, *extra]
     server = ServerProcess(args, port, workdir, "shardis")
     server.wait_ready()
