@@ -18,7 +18,7 @@ import time
 from collections import deque
 
 from actors.execution import execute_one
-from actors.shard import GlobalOp
+from actors.shard import GlobalOp, note_source
 from actors.transaction import ExecEntry, WatchToken, run_queued, unwatch_all, watch_key
 from commands.lua import RUNNING as SCRIPT
 from commands.registry import COMMANDS, Route, lookup
@@ -180,7 +180,7 @@ class ConnectionActor:
         plain = (self.authenticated and not self.subscribed and self.multi is None
                  and self.reply_on and not self.skip_next_reply and not server.loading
                  and not server.paused and not SCRIPT.running
-                 and not server.replication.checks_commands)
+                 and (self.is_master or not server.replication.checks_commands))
         i = start
         n = len(commands)
         while i < n:
@@ -323,7 +323,8 @@ class ConnectionActor:
                 db, proto = self.db, self.proto
                 plain = (self.authenticated and not self.subscribed and self.multi is None
                          and self.reply_on and not self.skip_next_reply and not server.loading
-                         and not server.paused and not server.replication.checks_commands)
+                         and not server.paused
+                         and (self.is_master or not server.replication.checks_commands))
 
     def _skip(self) -> bool:
         if self.skip_next_reply:
@@ -399,6 +400,7 @@ class ConnectionActor:
             return DEFERRED
 
         def run(view) -> None:
+            note_source(view.parts, self)
             owner = view.dbs[0].part
             data = run_queued(self, queued, self.db, self.proto, view.dbs.__getitem__,
                               lambda key: owner(key).store, view.parts, server.local_stats,

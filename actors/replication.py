@@ -865,6 +865,8 @@ class Replication:
     def _set_role(self, role: str) -> None:
         from actors.server import _RedisStyleFormatter
         self.role = role
+        for store in self.server.stores:
+            store.hide_expired = role == "slave"
         _RedisStyleFormatter.role = "M" if role == "master" else "S"
 
     def _stop_link(self) -> None:

@@ -30,7 +30,7 @@ from commands.blocking import Block
 from keyspace.db import Store
 from protocol.replies import encode
 
-__all__ = ["ShardActor", "GlobalOp", "TICK", "execute_one", "ExecStats", "keyspace_publishes"]
+__all__ = ["ShardActor", "GlobalOp", "TICK", "execute_one", "ExecStats", "keyspace_publishes", "note_source"]
 
 
 def keyspace_publishes(events, config) -> list:
@@ -49,6 +49,15 @@ log = logging.getLogger("shardis.shard")
 TICK = "tick"
 _OK = b"+OK\r\n"
 """Marker entry: run an active-expiry cycle."""
+
+
+def note_source(stores, conn) -> None:
+    """On a replica, tell the stores whether the command about to run is the master's own
+    (which sees keys that have expired but are not deleted yet, as in Redis's expireIfNeeded)."""
+    if stores[0].hide_expired:
+        from_master = conn is not None and conn.is_master
+        for store in stores:
+            store.serving_master = from_master
 
 
 class GlobalOp:
@@ -149,6 +158,8 @@ class ShardActor(pykka.ThreadingActor):
             for entry in message:
                 if type(entry) is tuple:
                     spec, argv, db_index, proto, conn, slot = entry
+                    if store.hide_expired:
+                        store.serving_master = conn.is_master
                     tracked = spec.may_write and (store.records is not None or store.watched)
                     if tracked:
                         before = store.dirty
@@ -271,6 +282,7 @@ class ShardActor(pykka.ThreadingActor):
     def run_global(self, op: GlobalOp) -> None:
         """Run a global op while every other shard is parked (called on the last to arrive)."""
         view = self.view_factory()
+        note_source(view.parts, op.conn)
         if op.run is not None:
             try:
                 op.run(view)
@@ -312,6 +324,7 @@ class ShardActor(pykka.ThreadingActor):
     def _run_exec(self, entry: ExecEntry) -> None:
         """A whole MULTI/EXEC whose keys all live here: atomic because nothing else runs meanwhile."""
         store = self.store
+        note_source([store], entry.conn)
         data = run_queued(entry.conn, entry.commands, entry.db_index, entry.proto,
                           store.dbs.__getitem__, self._own_store, [store], self.stats, None,
                           entry.token)

@@ -140,6 +140,10 @@ container("CLIENT", arity=-2, flags="sentinel", group="connection")
 def _client_flags(client) -> str:
     """The `flags=` letters of CLIENT LIST, in Redis's order, for the states Shardis has."""
     flags = ""
+    if client.replica_link is not None:
+        flags += "S"
+    if client.is_master:
+        flags += "M"
     if client.kind == "pubsub":
         flags += "P"
     if client.multi is not None:

@@ -78,6 +78,11 @@ class Store:
         self.keyspace_hits = 0
         self.keyspace_misses = 0
         self.active_expire_enabled = True   # DEBUG SET-ACTIVE-EXPIRE
+        self.hide_expired = False
+        """A replica's store: expired keys look missing to clients but are never deleted here
+        (the master's DELs do that), and stay visible to the master's own commands."""
+        self.serving_master = False
+        """While hide_expired: the command now running comes from the master (actors/shard.py)."""
         # Blocking commands (BLPOP, BZPOPMIN ...): the shard actor owns the waiter queues.
         self.blocked: dict[tuple[int, bytes], object] = {}
         """(db index, key) -> the queue of clients blocked on that key, FIFO."""
@@ -209,6 +214,9 @@ class Keyspace:
         if value is not None and self.expires:
             when = self.expires.get(key)
             if when is not None and when < self.store.expire_clock():
+                store = self.store
+                if store.hide_expired:  # a replica: its master's DEL will remove the key
+                    return value if store.serving_master else None
                 self._expire(key)
                 return None
         return value

@@ -310,3 +310,19 @@ def test_replies_match_redis(servers, command):
         except redis.ResponseError as exc:
             return f"error: {exc}"
     assert reply(ours) == reply(real)
+
+
+def test_a_replica_hides_expired_keys_but_leaves_their_deletion_to_the_master(servers):
+    m, r = servers(), servers()
+    master, replica = client(m), client(r)
+    follow(replica, m)
+    wait_until(lambda: link_up(replica), what="the link")
+    master.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "0")
+    master.set("short", "v", px=50)
+    master.set("counter", "1")
+    wait_until(lambda: replica.get("counter") == b"1", what="the writes to arrive")
+    wait_until(lambda: replica.get("short") is None, what="the key to expire on the replica")
+    assert replica.exists("short") == 0
+    assert replica.dbsize() == 2          # hidden, not deleted: DBSIZE counts it, as on Redis
+    assert master.get("short") is None    # the master's lazy expiry sends a DEL
+    wait_until(lambda: replica.dbsize() == 1, what="the master's DEL")
