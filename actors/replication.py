@@ -665,7 +665,13 @@ class Replication:
                     return
                 link.state = "send_bulk"
                 pending, link.pending, link.pending_size = link.pending, [], 0
-                _write_raw(link.conn, b"$%d\r\n" % len(data) + data + b"".join(pending))
+                if "eof" in link.capa and server.config["repl-diskless-sync"]:
+                    # The diskless form: the length is not announced, a random mark ends it.
+                    mark = secrets.token_hex(20).encode()
+                    payload = b"$EOF:" + mark + b"\r\n" + data + mark
+                else:
+                    payload = b"$%d\r\n" % len(data) + data
+                _write_raw(link.conn, payload + b"".join(pending))
                 link.state = "online"
                 link.buffering = False
                 link.ack_time = time.time()

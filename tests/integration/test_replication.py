@@ -245,8 +245,35 @@ def test_a_replica_that_stops_reading_is_dropped(servers):
     assert master.ping() is True
 
 
+def run_under_load(master_server, master: redis.Redis) -> None:
+    """Pipelines and transactions of every type from another client until 1000+ increments."""
+    stop = threading.Event()
+    errors: list = []
+
+    def load() -> None:
+        try:
+            c = client(master_server)
+            for i in range(20_000):
+                if stop.is_set():
+                    break
+                pipe = c.pipeline(transaction=i % 5 == 0)
+                pipe.set(f"k{i % 500}", i).incr("cnt").lpush("ll", i).expire("ll", 100)
+                pipe.hincrby("hh", f"f{i % 13}", 1).zincrby("zz", 1, f"m{i % 17}")
+                pipe.sadd(f"s{i % 3}", i % 50).delete(f"k{(i + 250) % 500}")
+                pipe.execute()
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+    writer = threading.Thread(target=load)
+    writer.start()
+    wait_until(lambda: int(master.get("cnt") or 0) > 1000 or not writer.is_alive(),
+               timeout=30, what="the load")
+    stop.set()
+    writer.join(30)
+    assert not errors
+
+
 @needs_redis
-def test_real_redis_replica_of_a_shardis_master(servers):
+def test_real_redis_replica_of_a_shardis_master_under_load(servers):
     m, rr = servers(shards=4), servers("redis")
     master, replica = client(m), client(rr)
     fill(master)
@@ -256,8 +283,7 @@ def test_real_redis_replica_of_a_shardis_master(servers):
     pipe = master.pipeline(transaction=True)
     pipe.incr("c").lpush("l2", "x").zadd("zz", {"a": 1}).pexpire("l2", 100_000)
     pipe.execute()
-    for i in range(300):
-        master.hset(f"h{i % 7}", f"f{i}", i)
+    run_under_load(m, master)
     assert master.execute_command("WAIT", 1, 5000) == 1
     wait_until(lambda: caught_up(master, replica), what="the stream")
 
@@ -269,28 +295,7 @@ def test_shardis_replica_of_a_real_redis_master_under_load(servers):
     fill(master)
     follow(replica, rm)
     wait_until(lambda: caught_up(master, replica), what="the full sync from Redis")
-    stop = threading.Event()
-    errors: list = []
-
-    def load() -> None:
-        try:
-            c = client(rm)
-            for i in range(20_000):
-                if stop.is_set():
-                    break
-                pipe = c.pipeline(transaction=i % 5 == 0)
-                pipe.set(f"k{i % 500}", i).incr("cnt").lpush("ll", i).expire("ll", 100)
-                pipe.hincrby("hh", f"f{i % 13}", 1).zincrby("zz", 1, f"m{i % 17}")
-                pipe.execute()
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-    writer = threading.Thread(target=load)
-    writer.start()
-    wait_until(lambda: (master.get("cnt") or b"0") > b"1000" or not writer.is_alive(),
-               timeout=30, what="the load")
-    stop.set()
-    writer.join(30)
-    assert not errors
+    run_under_load(rm, master)
     assert master.execute_command("WAIT", 1, 5000) == 1
     wait_until(lambda: caught_up(master, replica), what="the replica under load")
 
@@ -326,3 +331,45 @@ def test_a_replica_hides_expired_keys_but_leaves_their_deletion_to_the_master(se
     assert replica.dbsize() == 2          # hidden, not deleted: DBSIZE counts it, as on Redis
     assert master.get("short") is None    # the master's lazy expiry sends a DEL
     wait_until(lambda: replica.dbsize() == 1, what="the master's DEL")
+
+
+@pytest.mark.parametrize("diskless", ["yes", "no"])
+def test_both_rdb_transfer_forms(servers, diskless):
+    """`$EOF:<mark>` for a replica that sent `capa eof` when repl-diskless-sync is on, else `$len`."""
+    m = servers("shardis", "--repl-diskless-sync", diskless)
+    master = client(m)
+    fill(master)
+    with socket.create_connection(("127.0.0.1", m.port), timeout=10) as raw:
+        raw.sendall(b"*5\r\n$8\r\nREPLCONF\r\n$4\r\ncapa\r\n$3\r\neof\r\n$4\r\ncapa\r\n$6\r\npsync2\r\n"
+                    b"*3\r\n$5\r\nPSYNC\r\n$1\r\n?\r\n$2\r\n-1\r\n")
+        data = b""
+        while data.count(b"\r\n") < 3:
+            data += raw.recv(65536)
+    ok, fullresync, bulk = data.split(b"\r\n")[:3]
+    assert ok == b"+OK" and fullresync.startswith(b"+FULLRESYNC ")
+    if diskless == "yes":
+        assert bulk.startswith(b"$EOF:") and len(bulk) == 45
+    else:
+        assert bulk[1:].isdigit()
+    r = servers()
+    replica = client(r)
+    follow(replica, m)
+    wait_until(lambda: caught_up(master, replica), what="a Shardis replica's sync")
+
+
+def test_legacy_sync_and_masterauth(servers):
+    m = servers("shardis", "--requirepass", "s3cret")
+    master = client(m, password="s3cret")
+    fill(master)
+    with socket.create_connection(("127.0.0.1", m.port), timeout=10) as raw:
+        raw.sendall(b"*2\r\n$4\r\nAUTH\r\n$6\r\ns3cret\r\n*1\r\n$4\r\nSYNC\r\n")
+        data = b""
+        while not data.startswith(b"+OK\r\n$") or data.count(b"\r\n") < 2:
+            data += raw.recv(65536)
+    assert b"FULLRESYNC" not in data       # SYNC: the RDB with no +FULLRESYNC line before it
+    assert data[5:].split(b"\r\n")[0][1:].isdigit()
+    r = servers("shardis", "--masterauth", "s3cret")
+    replica = client(r)
+    follow(replica, m)
+    wait_until(lambda: link_up(replica), what="an authenticated link")
+    wait_until(lambda: digest(master) == digest(replica), what="the sync")
