@@ -91,7 +91,7 @@ class ConnectionActor:
         self.subscriptions: dict[str, dict[bytes, None]] = {
             "channels": {}, "patterns": {}, "shard": {}}
         self.subscribed = False
-        self.pubsub_soft_since = 0.0
+        self.output_soft_since = 0.0          # over the soft output limit since (monotonic)
         self.broker_inflight = 0                 # of `inflight`: slots the broker owes us
 
     # -- asyncio Protocol ----------------------------------------------------------------------------
@@ -511,21 +511,32 @@ class ConnectionActor:
         self._check_output_limit()
 
     def _check_output_limit(self) -> None:
-        """client-output-buffer-limit pubsub: hard limit at once, soft limit after its seconds."""
-        hard, soft, seconds = self.server.config["client-output-buffer-limit"]["pubsub"]
-        size = self.transport.get_write_buffer_size()
+        """client-output-buffer-limit pubsub for a subscriber: past it, it is dropped."""
+        if self.over_output_limit("pubsub", self.transport.get_write_buffer_size()):
+            self.server.broker.submit(("drop", self))
+            self.abort_now()
+
+    def over_output_limit(self, kind: str, size: int) -> bool:
+        """client-output-buffer-limit <kind>: over the hard limit, or over the soft one for its
+        seconds, means the client must go (logged as Redis logs it)."""
+        hard, soft, seconds = self.server.config["client-output-buffer-limit"][kind]
         now = time.monotonic()
         over_soft = soft and size > soft
-        if over_soft and not self.pubsub_soft_since:
-            self.pubsub_soft_since = now
+        if over_soft and not self.output_soft_since:
+            self.output_soft_since = now
         elif not over_soft:
-            self.pubsub_soft_since = 0.0
-        if (hard and size > hard) or (over_soft and now - self.pubsub_soft_since >= seconds):
+            self.output_soft_since = 0.0
+        if (hard and size > hard) or (over_soft and now - self.output_soft_since >= seconds):
             log.warning("Client id=%d addr=%s scheduled to be closed ASAP for overcoming of "
                         "output buffer limits.", self.id, self.addr)
-            self.closed = True
-            self.server.clients.pop(self.id, None)
-            self.server.broker.submit(("drop", self))
+            return True
+        return False
+
+    def abort_now(self) -> None:
+        """Drop the connection at once, discarding what it has not read."""
+        self.closed = True
+        self.server.clients.pop(self.id, None)
+        if self.transport is not None:
             self.transport.abort()
 
     # -- replies -------------------------------------------------------------------------------------

@@ -128,7 +128,6 @@ class ReplicaLink:
         self.buffering = False          # between the sync point and the end of the RDB
         self.pending: list[bytes] = []
         self.pending_size = 0
-        self.soft_since = 0.0
 
     def send(self, data: bytes) -> None:
         if self.state == "online":
@@ -760,23 +759,10 @@ class Replication:
             log.info("Connection with replica %s:%d lost.", link.ip, link.port)
 
     def _check_output_limits(self) -> None:
-        hard, soft, seconds = self.server.config["client-output-buffer-limit"]["slave"]
-        now = time.monotonic()
         for link in list(self.replicas):
-            size = link.output_size()
-            over_soft = soft and size > soft
-            if over_soft and not link.soft_since:
-                link.soft_since = now
-            elif not over_soft:
-                link.soft_since = 0.0
-            if (hard and size > hard) or (over_soft and now - link.soft_since >= seconds):
-                log.warning("Client id=%d addr=%s scheduled to be closed ASAP for overcoming of "
-                            "output buffer limits.", link.conn.id, link.conn.addr)
+            if link.conn.over_output_limit("slave", link.output_size()):
                 self.replicas.remove(link)
-                link.conn.closed = True
-                link.conn.server.clients.pop(link.conn.id, None)
-                if link.conn.transport is not None:
-                    link.conn.transport.abort()
+                link.conn.abort_now()
 
     def disconnect_replicas(self) -> None:
         for link in list(self.replicas):
