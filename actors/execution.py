@@ -11,6 +11,7 @@ import time
 import traceback
 
 from commands.blocking import Block
+from keyspace.db import touch_written
 from protocol.errors import CommandError
 from protocol.replies import DEFERRED, encode, encode_error
 
@@ -90,7 +91,9 @@ def after_write(spec, argv, db_index: int, counters, records: list | None, owner
     `counters` is the Store whose `also` list the handler used (db.propagate); `records` receives
     the deterministic records (ARCHITECTURE §4): the handler's rewrites if it made any (wrapped in
     MULTI/EXEC when there are several), else the command as received. With `touch`, WATCHed keys
-    named by the command are marked modified; `owner(key)` gives the Store that owns a key.
+    the command wrote are marked modified (`touch_written`): never its read-only key arguments
+    (SINTERSTORE's sources), nor those its handler declared unmodified; `owner(key)` gives the
+    Store that owns a key.
     """
     also = counters.also
     if records is not None:
@@ -107,8 +110,7 @@ def after_write(spec, argv, db_index: int, counters, records: list | None, owner
         also.clear()
     if not touch:
         return
-    for pos in spec.key_positions(argv):
-        key = argv[pos]
-        store = owner(key)
-        if store.watched:
-            store.touch_watched(db_index, key)
+    written = spec.written_keys
+    if type(written) is not tuple:
+        written = spec.key_positions(argv) if written is None else written(argv)
+    touch_written(counters, db_index, argv, written, owner)

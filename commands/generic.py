@@ -50,11 +50,17 @@ def db_index(db, raw: bytes, error: str = NOT_AN_INTEGER) -> int:
 
 def _delete_keys(db, argv):
     deleted = 0
+    missing = []
     for key in argv[1:]:
         if db.delete(key):
             db.notify("g", b"del", key)
             deleted += 1
+        else:
+            missing.append(key)
     db.store.dirty += deleted
+    if deleted:
+        for key in missing:  # Redis signals only the keys it deleted
+            db.unmodified(key)
     return deleted
 
 

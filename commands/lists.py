@@ -175,6 +175,7 @@ def _mpop(db, keys: list[bytes], left: bool, count: int):
             items = pop_many(value, count, left)
             _popped(db, key, value, left)
             db.store.dirty += len(items)
+            db.unmodified_except(keys, key)     # Redis signals the one list it popped from
             return [key, items]
     return None
 
@@ -235,6 +236,7 @@ def _blocking_pop(db, argv: list[bytes], left: bool):
             item = value.popleft() if left else value.pop()
             _popped(db, key, value, left)
             db.store.dirty += 1
+            db.unmodified_except(keys, key)     # Redis signals the one list it popped from
             db.propagate(b"LPOP" if left else b"RPOP", key)  # replayed without blocking
             return [key, item]
     return block_or_reply(db, list(dict.fromkeys(keys)), timeout, NULL_ARRAY)

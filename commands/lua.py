@@ -38,6 +38,7 @@ import lupa.lua51 as lua51
 
 from commands.args import parse_int
 from commands.registry import Route, lookup
+from keyspace.db import frozen_expiry, touch_written
 from protocol import replies as _replies
 from protocol.errors import CommandError
 from protocol.replies import DEFERRED, NULL_ARRAY, ErrorReply, SetReply, Verbatim, format_double
@@ -2012,11 +2013,8 @@ class Engine:
         elif len(also) == mark:
             db.propagate(*argv)
         part = getattr(db, "part", None)
-        for pos in spec.key_positions(argv):
-            key = argv[pos]
-            owner = part(key).store if part is not None else store
-            if owner.watched:
-                owner.touch_watched(db.index, key)
+        touch_written(store, db.index, argv, spec.written_positions(argv),
+                      (lambda key: part(key).store) if part is not None else (lambda key: store))
 
     def _local(self, ctx: _RunContext, spec, argv: list[bytes]):
         """Connection commands a script may call: the common ones are answered here, the rest by
@@ -2418,8 +2416,11 @@ def _run(engine: Engine, runner, function, db, argv: list[bytes], numkeys: int, 
     store.no_block = True
     engine.ctx = ctx
     RUNNING.begin(name, is_eval, argv)
+    # Keys expire as of the start of the script (Redis 7.0's scriptTimeSnapshot), as during EXEC.
+    parts = getattr(store, "parts", None)
     try:
-        result = runner(function, numkeys, *argv[3:])
+        with frozen_expiry(parts if parts is not None else [store]):
+            result = runner(function, numkeys, *argv[3:])
         if result[0]:
             reply = engine.to_reply(result[1], ctx.resp == 3)
             if type(reply) is ErrorReply:

@@ -29,7 +29,7 @@ from protocol.replies import SetReply
 __all__ = [
     "REDIS_VERSION", "redis_meta", "redis_command_names", "command_info_entry", "command_docs_entry",
     "command_reply", "keys_and_flags", "spec_mismatches", "implemented_names", "unimplemented_in",
-    "glob_match",
+    "glob_match", "written_keys",
 ]
 
 _META_PATH = Path(__file__).with_name("redis_meta.json")
@@ -410,6 +410,40 @@ def keys_and_flags(spec: CommandSpec, argv: list[bytes]) -> list[tuple[int, list
         return []
     flags = _native_key_flags(spec.fullname, key_specs, argv, positions)
     return list(zip(positions, flags))
+
+
+def written_keys(spec: CommandSpec):
+    """The key arguments a write command may modify: the ones the touch of WATCHed keys after it
+    ran (actors/execution.py's after_write) signals. Redis signals only what a command changes,
+    never a key its key specs call read-only (RO: SINTERSTORE's sources, SORT's sorted key ...);
+    keys a command only sometimes changes are declared by its handler (`db.unmodified`).
+
+    Computed once per spec (CommandSpec.written_keys): a tuple of argv positions when they are
+    fixed (GET, SET, SMOVE, SINTERSTORE's destination ...), a function argv -> positions when
+    they move (SORT ... STORE, ZUNIONSTORE), or None for every key position (MSET, DEL, LMPOP).
+    A script writes through the commands it calls, each touching its own keys: ()."""
+    if spec.is_script:
+        return ()
+    rec = redis_meta(spec.fullname)
+    real = [ks for ks in rec["key_specs"] if "not_key" not in ks["flags"]] if rec else []
+    read_only = [ks for ks in real if "RO" in ks["flags"]]
+    if not read_only:
+        if spec.getkeys is None and (spec.first_key == 0 or spec.last_key >= 0):
+            if spec.first_key == 0:
+                return ()
+            return tuple(range(spec.first_key, spec.last_key + 1, spec.key_step))
+        return None
+    writers = [ks for ks in real if "RO" not in ks["flags"]]
+    fixed = [ks["begin_search"]["spec"]["index"] for ks in writers
+             if ks["begin_search"]["type"] == "index" and ks["find_keys"]["type"] == "range"
+             and ks["find_keys"]["spec"]["lastkey"] == 0]
+    if len(fixed) == len(writers):
+        return tuple(fixed)
+
+    def positions(argv: list[bytes]) -> list[int]:
+        skipped = {pos for pos, _ in _apply_key_specs(read_only, argv, partial=True) or ()}
+        return [pos for pos in spec.key_positions(argv) if pos not in skipped]
+    return positions
 
 
 def _getkeys(argv: list[bytes], with_flags: bool) -> list:

@@ -45,7 +45,7 @@ class CommandSpec:
         "name", "fullname", "arity", "flags", "first_key", "last_key", "key_step", "group",
         "handler", "route", "getkeys", "subcommands", "parent", "is_write", "single_key",
         "no_auth", "allowed_in_pubsub", "needs_global", "blocking", "fast_keyed", "may_write",
-        "is_script",
+        "is_script", "written_keys",
     )
 
     def __init__(self, name: str, *, arity: int, flags: str, keys: tuple[int, int, int], group: str,
@@ -86,6 +86,9 @@ class CommandSpec:
         self.fast_keyed = (route is Route.KEYS and not self.blocking and needs_global is None
                            and "no_multi" not in self.flags)
         """The connection's fast path may dispatch it straight to a shard batch."""
+        self.written_keys: tuple[int, ...] | Callable | None = None
+        """The key arguments a write may modify (commands/meta.py's written_keys): fixed argv
+        positions, a function argv -> positions, or None for every key position."""
 
     def __repr__(self) -> str:
         return f"<CommandSpec {self.fullname}>"
@@ -98,6 +101,15 @@ class CommandSpec:
             return []
         last = self.last_key if self.last_key >= 0 else len(argv) + self.last_key
         return list(range(self.first_key, last + 1, self.key_step))
+
+    def written_positions(self, argv: list[bytes]):
+        """Indexes of the key arguments this write may have modified (`written_keys`)."""
+        written = self.written_keys
+        if type(written) is tuple:
+            return written
+        if written is None:
+            return self.key_positions(argv)
+        return written(argv)
 
     def check_arity(self, argc: int) -> bool:
         a = self.arity
@@ -150,6 +162,9 @@ def command(name: str, *, arity: int, flags: str = "", keys: tuple[int, int, int
             raise ValueError(f"{name}: a keyless command must name its route")
         spec = CommandSpec(short, arity=arity, flags=flags, keys=keys, group=group, handler=handler,
                            route=chosen, getkeys=getkeys, parent=parent, needs_global=needs_global)
+        # Imported here: commands.meta reads the registry, and its key specs describe this spec.
+        from commands.meta import written_keys
+        spec.written_keys = written_keys(spec)
         _register(spec)
         handler.spec = spec  # type: ignore[attr-defined]
         return handler

@@ -208,6 +208,8 @@ def smove(db, argv):
     if dst.add_member(member, intset_limit(db.store.config)):
         db.store.dirty += 1
         db.notify("s", b"sadd", dst_key)
+    else:
+        db.unmodified(dst_key)      # Redis signals the destination only when the member was added
     return 1
 
 

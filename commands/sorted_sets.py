@@ -629,6 +629,7 @@ def _bzpop(db, argv, highest: bool):
         if zset is None:
             continue
         member, score = _pop_from(db, key, zset, 1, highest)[0]
+        db.unmodified_except(keys, key)     # Redis signals the one key it popped from
         db.propagate(b"ZPOPMAX" if highest else b"ZPOPMIN", key)  # replayed without blocking
         return [key, member, score]
     return block_or_reply(db, keys, timeout, NULL_ARRAY)
@@ -676,6 +677,7 @@ def _zmpop_generic(db, argv, numkeys_index: int, blocking: bool):
         if zset is None:
             continue
         popped = _pop_from(db, key, zset, count, highest)
+        db.unmodified_except(keys, key)     # Redis signals the one key it popped from
         if blocking:
             db.propagate(b"ZPOPMAX" if highest else b"ZPOPMIN", key, b"%d" % len(popped))
         return [key, [[member, score] for member, score in popped]]

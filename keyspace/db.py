@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from protocol.errors import WRONGTYPE, CommandError
 
 __all__ = ["Keyspace", "Store", "RawString", "type_name", "register_type", "now_ms",
-           "scan_snapshot", "frozen_expiry"]
+           "scan_snapshot", "frozen_expiry", "touch_written"]
 
 
 def now_ms() -> int:
@@ -107,23 +107,19 @@ class Store:
         self.expired_hook: Callable[[Keyspace, bytes], None] | None = None
         """Called after a key expires (propagation as DEL, notifications). Set by the shard actor."""
         self.unsignalled: tuple | None = None
-        """(counter store, its dirty count, {(db, key): n}): key arguments the write command that
-        just ran did not modify, which the touch after it must skip, n times (`skip_signal`)."""
+        """On the Store that counts the changes of the write command now running: (its dirty
+        count, {(db, key): n}), key arguments the command did not modify, which the touch after
+        it must skip n times (`skip_signal`, `touch_written`)."""
 
-    def touch_watched(self, db_index: int, key: bytes) -> None:
-        """A write command modified one of its key arguments (the generic touch after a write:
-        actors/execution.py's after_write): signal it, unless the command said it did not."""
+    def take_unsignalled(self) -> dict | None:
+        """The exemptions the write command that just ran declared (`skip_signal`), forgotten
+        here: they never outlive the touch after that command. None if it declared none, or if
+        they were counted before a later change (they belong to another command)."""
         skip = self.unsignalled
-        if skip is not None:
-            counter, dirty, pairs = skip
-            if counter.dirty != dirty:
-                self.unsignalled = None     # a later write: the exemption is over
-            else:
-                left = pairs.get((db_index, key))
-                if left:
-                    pairs[(db_index, key)] = left - 1
-                    return
-        self.signal(db_index, key)
+        if skip is None:
+            return None
+        self.unsignalled = None
+        return skip[1] if skip[0] == self.dirty else None
 
     def signal(self, db_index: int, key: bytes) -> None:
         """The key was modified: every client watching it will see its EXEC fail
@@ -140,19 +136,21 @@ class Store:
 
     def skip_signal(self, db_index: int, key: bytes, counter: Store) -> None:
         """The write command now running did not modify (db_index, key) although it is one of its
-        key arguments (COPY's source, for one): the generic touch after it must not signal it.
-        Once per key argument: COPY k k DB 1 names (db, k) twice.
+        written key arguments (SMOVE's destination that had the member, the keys LMPOP did not
+        pop from ...): the touch after it (`touch_written`) must not signal it. Once per key
+        argument: COPY k k DB 1 names (db, k) twice.
 
         Call it after the command counted its change in `counter.dirty` (the Store whose `dirty`
-        the caller of the handler compares); the exemption ends with the next count."""
+        the caller of the handler compares); the exemption ends with the touch after the command,
+        and is void if counted before a later change."""
         if (db_index, key) not in self.watched:
             return
-        skip = self.unsignalled
-        if skip is not None and skip[0] is counter and skip[1] == counter.dirty:
-            pairs = skip[2]
+        skip = counter.unsignalled
+        if skip is not None and skip[0] == counter.dirty:
+            pairs = skip[1]
             pairs[(db_index, key)] = pairs.get((db_index, key), 0) + 1
         else:
-            self.unsignalled = (counter, counter.dirty, {(db_index, key): 1})
+            counter.unsignalled = (counter.dirty, {(db_index, key): 1})
 
     def touch_all_watched_in_db(self, emptied: Keyspace, replaced_with: Keyspace | None) -> None:
         """FLUSHDB (`replaced_with` None) or one side of SWAPDB: signal the watched keys of
@@ -285,6 +283,14 @@ class Keyspace:
         store = self.store
         if store.watched:
             store.skip_signal(self.index, key, store)
+
+    def unmodified_except(self, keys: list[bytes], changed: bytes) -> None:
+        """The write command now running names `keys` (one entry per key argument) but modified
+        only `changed` (LMPOP, BLPOP, ZMPOP ... pop from one key): see `unmodified`."""
+        if self.store.watched:
+            for key in keys:
+                if key != changed:
+                    self.store.skip_signal(self.index, key, self.store)
 
     def exists(self, key: bytes) -> bool:
         return self.get(key) is not None
@@ -424,6 +430,25 @@ class frozen_expiry:
     def __exit__(self, *exc) -> None:
         for store, clock in zip(self.stores, self.saved):
             store.expire_clock = clock
+
+
+def touch_written(counter, db_index: int, argv: list[bytes], positions, owner) -> None:
+    """The touch after a write command that changed the dataset (Redis's signalModifiedKey for
+    what it wrote): signal the key at each of `positions` in `argv` (the written key arguments,
+    CommandSpec.written_positions), skipping those the command declared unmodified, once per
+    declaration. `counter` is the Store that counted the command's changes, `owner(key)` the
+    Store that owns a key."""
+    skip = counter.take_unsignalled() if counter.unsignalled is not None else None
+    for pos in positions:
+        key = argv[pos]
+        if skip:
+            left = skip.get((db_index, key))
+            if left:
+                skip[(db_index, key)] = left - 1
+                continue
+        store = owner(key)
+        if store.watched:
+            store.signal(db_index, key)
 
 
 def _random_dict_key(data: dict) -> bytes:

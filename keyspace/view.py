@@ -109,6 +109,11 @@ class ShardedKeyspace:
         if store.watched:
             store.skip_signal(self.index, key, self.store.parts[0])
 
+    def unmodified_except(self, keys, changed):
+        for key in keys:
+            if key != changed:
+                self.unmodified(key)
+
     def is_expired(self, key):
         return self.part(key).is_expired(key)
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import pytest
 
+import commands  # noqa: F401 - registers every command
 from actors.transaction import WatchToken, unwatch_all, watch_key
-from keyspace.db import Store, frozen_expiry
+from commands.registry import lookup
+from keyspace.db import Store, frozen_expiry, touch_written
 
 
 class Clock:
@@ -33,6 +35,12 @@ def watched(store: Store, key: bytes, db_index: int = 0) -> WatchToken:
     token = WatchToken()
     watch_key(store, db_index, key, token)
     return token
+
+
+def touch(store: Store, *keys: bytes) -> None:
+    """The touch after a write command naming `keys` (actors/execution.py's after_write)."""
+    argv = [b"CMD", *keys]
+    touch_written(store, 0, argv, range(1, len(argv)), lambda key: store)
 
 
 def test_a_key_expires_once_the_clock_is_past_its_deadline(store, clock):
@@ -70,7 +78,7 @@ def test_a_key_watched_while_stale_is_not_modified_by_its_deletion(store, clock)
     assert db.get(b"k") is None                                 # the lazy deletion signals it
     assert not token.dirty and not token.stale                  # ... now it counts as missing
     db.set(b"k", b"new")
-    store.touch_watched(0, b"k")
+    touch(store, b"k")
     assert token.dirty
 
 
@@ -80,7 +88,7 @@ def test_a_key_watched_while_stale_and_overwritten_is_modified(store, clock):
     db.expire_at(b"k", clock.now - 1)
     token = watched(store, b"k")
     db.set(b"k", b"new")
-    store.touch_watched(0, b"k")
+    touch(store, b"k")
     assert token.dirty
 
 
@@ -134,21 +142,49 @@ def test_key_arguments_a_command_did_not_modify_are_skipped_once_each(store):
     store.dirty += 1                    # the command counted its change...
     db.unmodified(b"k")
     db.unmodified(b"k")                 # ... and names k twice (COPY k k DB 1)
-    store.touch_watched(0, b"k")
-    store.touch_watched(0, b"k")
+    touch(store, b"k", b"k")
     assert not token.dirty
-    store.touch_watched(0, b"k")        # a third touch is a real one
+
+
+def test_a_key_named_more_often_than_exempted_is_signalled(store):
+    db = store.dbs[0]
+    token = watched(store, b"k")
+    store.dirty += 1
+    db.unmodified(b"k")
+    touch(store, b"k", b"k")            # BLPOP k k 0 exempting k once: the other one is real
     assert token.dirty
 
 
-def test_the_exemption_ends_with_the_next_write(store):
+def test_the_exemption_is_void_once_counted_before_a_later_change(store):
     db = store.dbs[0]
     token = watched(store, b"k")
     store.dirty += 1
     db.unmodified(b"k")
     store.dirty += 1                    # the next write command
-    store.touch_watched(0, b"k")
+    touch(store, b"k")
     assert token.dirty
+
+
+def test_the_exemption_ends_with_the_touch_after_its_command(store):
+    """An exemption left unused (the key was a read-only argument of that command: no touch)
+    must not spare the key from the next command's touch, whoever counts that one's change."""
+    db = store.dbs[0]
+    token = watched(store, b"k")
+    store.dirty += 1
+    db.unmodified(b"k")
+    touch(store, b"j")                  # the command touched only its destination
+    touch(store, b"k")                  # no change counted in between (another shard counted it)
+    assert token.dirty
+
+
+def test_unmodified_except_exempts_every_other_key_argument(store):
+    db = store.dbs[0]
+    tokens = {key: watched(store, key) for key in (b"a", b"b", b"c")}
+    store.dirty += 1
+    db.unmodified_except([b"a", b"b", b"c", b"a"], b"b")   # LMPOP 4 a b c a LEFT popped b
+    touch(store, b"a", b"b", b"c", b"a")
+    assert {key: token.dirty for key, token in tokens.items()} == {b"a": False, b"b": True,
+                                                                  b"c": False}
 
 
 def test_signal_modified_is_never_skipped_and_reaches_other_dbs(store):
@@ -159,3 +195,23 @@ def test_signal_modified_is_never_skipped_and_reaches_other_dbs(store):
     assert (token_here.dirty, token_there.dirty) == (False, True)
     store.dbs[0].signal_modified(b"k")
     assert token_here.dirty
+
+
+@pytest.mark.parametrize("argv, written", [
+    ([b"SET", b"k", b"v"], [1]),
+    ([b"GET", b"k"], []),
+    ([b"MSET", b"a", b"1", b"b", b"2"], [1, 3]),
+    ([b"SMOVE", b"s", b"d", b"m"], [1, 2]),
+    ([b"SINTERSTORE", b"d", b"a", b"b"], [1]),            # the sources are read-only key specs
+    ([b"ZUNIONSTORE", b"d", b"2", b"a", b"b"], [1]),
+    ([b"ZRANGESTORE", b"d", b"a", b"0", b"-1"], [1]),
+    ([b"BITOP", b"AND", b"d", b"a", b"b"], [2]),
+    ([b"COPY", b"a", b"d"], [2]),
+    ([b"SORT", b"k", b"STORE", b"d"], [3]),
+    ([b"SORT", b"k", b"STORE", b"k"], [3]),
+    ([b"SORT", b"k", b"LIMIT", b"0", b"1"], []),
+    ([b"LMPOP", b"2", b"a", b"b", b"LEFT"], [2, 3]),      # the handler exempts what it did not pop
+    ([b"EVAL", b"return 1", b"1", b"k"], []),             # the script's own calls touch their keys
+])
+def test_the_touch_after_a_write_skips_read_only_key_arguments(argv, written):
+    assert list(lookup(argv).written_positions(argv)) == written
