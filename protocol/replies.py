@@ -112,12 +112,30 @@ def _error(value: ErrorReply, out: list) -> None:
     out.append(encode_error(value))
 
 
+_BYTES_ONLY = {bytes}
+_BULK_HEADS = [b"$%d" % n for n in range(1024)]
+"""The "$<len>" heads of short bulk strings, ready made."""
+
+
 def _build(resp3: bool) -> dict:
     """Type-dispatch table for one protocol version; `_encode_into` looks up `type(value)` once."""
     table: dict = {bytes: _bulk, str: _simple, int: _integer, ErrorReply: _error}
 
     def array(value, out, prefix=b"*"):
         out.append(b"%s%d\r\n" % (prefix, len(value)))
+        if len(value) > 4 and set(map(type, value)) == _BYTES_ONLY:
+            # Arrays of plain bulk strings (LRANGE, SMEMBERS, HGETALL ...): "$<len>" heads and
+            # the values interleaved, joined by CRLF in C; no per-item formatting.
+            try:
+                heads = [_BULK_HEADS[n] for n in map(len, value)]
+            except IndexError:
+                heads = [b"$%d" % n for n in map(len, value)]
+            parts = [b""] * (2 * len(value))
+            parts[::2] = heads
+            parts[1::2] = value
+            out.append(b"\r\n".join(parts))
+            out.append(b"\r\n")
+            return
         for item in value:
             fn = table.get(type(item))
             if fn is None:
