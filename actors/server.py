@@ -40,6 +40,7 @@ class Dispatcher:
         self.refs = shard_refs
         self.pending: list[list] = [[] for _ in shard_refs]
         self.scheduled = False
+        self.unbatched = False  # dispatch unbatched: one message per entry (docs/concurrency.md)
 
     def submit(self, shard: int, entry) -> None:
         self.pending[shard].append(entry)
@@ -67,7 +68,18 @@ class Dispatcher:
         for i, batch in enumerate(pending):
             if batch:
                 pending[i] = []
+                if self.unbatched:
+                    for entry in batch:
+                        self.refs[i].tell([entry])
+                    continue
                 self.refs[i].tell(batch)
+
+
+class _InlineRef:
+    """dispatch inline: stands in for the shard's ref and runs each batch on the loop thread."""
+
+    def __init__(self, actor) -> None:
+        self.tell = actor.on_receive
 
 
 def _deliver(touched: dict) -> None:
@@ -136,6 +148,11 @@ class Server:
             actor.on_blocked = self.on_blocked
             actor.retry_global = self.retry_global
         self.dispatcher = Dispatcher(loop, self.shard_refs)
+        self.dispatcher.unbatched = cfg["dispatch"] == "unbatched"
+        if cfg["dispatch"] == "inline":  # the one shard's batches run right here, with no hop
+            actor = self.shard_actors[0]
+            actor.on_loop_thread, actor.call_soon = True, loop.call_soon
+            self.dispatcher.refs = [_InlineRef(actor)]
         from actors.pubsub import BrokerActor, BrokerDispatcher
         brokers: list = []
         self.broker_ref = BrokerActor.start(loop, _deliver_pubsub, brokers)
@@ -479,6 +496,10 @@ def main(argv: list[str] | None = None) -> int:
         cfg = config_pkg.load(args)
     except config_pkg.ConfigError as exc:
         print(f"shardis-server: {exc}", file=sys.stderr)
+        return 1
+    if cfg["dispatch"] == "inline" and cfg["shards"] != 1:
+        print(f"shardis-server: 'dispatch inline' runs commands on the event-loop thread and needs "
+              f"'shards 1', got 'shards {cfg['shards']}'", file=sys.stderr)
         return 1
     _setup_logging(cfg)
     directory = cfg["dir"]

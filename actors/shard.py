@@ -48,6 +48,7 @@ log = logging.getLogger("shardis.shard")
 
 TICK = "tick"
 _OK = b"+OK\r\n"
+_INTERNAL_ERROR = b"-ERR internal error running the command (see the server log)\r\n"
 """Marker entry: run an active-expiry cycle."""
 
 
@@ -93,7 +94,9 @@ class GlobalOp:
                 self._released.set()
             return
         shard.flush_replies()
-        if last:
+        if last and shard.on_loop_thread:  # dispatch inline: we are the loop thread already
+            self._run_on_loop(shard.view_factory())
+        elif last:
             # Every shard is parked: let the loop thread run the work, then release us all.
             shard.loop.call_soon_threadsafe(self._run_on_loop, shard.view_factory())
         self._released.wait()
@@ -131,6 +134,8 @@ class ShardActor(pykka.ThreadingActor):
         self.store = store
         self.loop = loop
         self.deliver = deliver              # loop-side callback: deliver(set_of_connections)
+        self.call_soon = loop.call_soon_threadsafe  # schedules deliver (dispatch inline: call_soon)
+        self.on_loop_thread = False         # dispatch inline: batches run on the loop thread
         self.view_factory = None            # set by the server: () -> ShardedStore over all shards
         self.on_blocked = None              # loop-side: arm a waiter's timeout (set by the server)
         self.retry_global = None            # loop-side: re-run a multi-shard waiter as a global op
@@ -154,6 +159,7 @@ class ShardActor(pykka.ThreadingActor):
         counters = stats.commands
         store = self.store
         dbs = store.dbs
+        entry = None
         try:
             for entry in message:
                 if type(entry) is tuple:
@@ -219,9 +225,21 @@ class ShardActor(pykka.ThreadingActor):
             stats.entries += len(message)
         except Exception:
             log.error("shard %d failed on a batch:\n%s", self.index, traceback.format_exc())
+            self._recover(message, entry)
         finally:
             self.flush_replies()
             stats.busy += perf_counter() - started
+
+    def _recover(self, message, failed) -> None:
+        """A bug escaped the handling of one entry: answer it with an error and run the rest of
+        the batch, so that no client waits forever for a reply."""
+        if type(failed) is tuple:
+            slot = failed[5]
+            if slot[0] is None and not any(held is slot for held, _ in self.fills):
+                self._fill(failed[4], slot, _INTERNAL_ERROR)
+        position = next((i for i, e in enumerate(message) if e is failed), len(message))
+        if position + 1 < len(message):
+            self.on_receive(message[position + 1:])
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -266,7 +284,7 @@ class ShardActor(pykka.ThreadingActor):
             self.fills = []
         if self.touched:
             touched, self.touched = self.touched, {}
-            self.loop.call_soon_threadsafe(self.deliver, touched)
+            self.call_soon(self.deliver, touched)
 
     def gather_records(self, parts) -> None:
         """Global mode: records (and notifications) other parked stores produced belong to this

@@ -18,9 +18,11 @@ from bench.conns import ConnsConfig, measure_connections
 from bench.memory import DATASETS, measure_memory
 from bench.report import (
     conns_table,
+    cost_table,
     describe_machine,
     memory_table,
     new_results_dir,
+    plot_cost,
     plot_run,
     plot_study,
     summarize,
@@ -44,7 +46,7 @@ __all__ = ["build_parser", "main"]
 
 T = TypeVar("T")
 
-SUBCOMMANDS = ("run", "study", "conns", "memory", "persistence")
+SUBCOMMANDS = ("run", "study", "conns", "memory", "persistence", "replication")
 _NO_PLOTS = "matplotlib is not installed, so no plots were drawn (install the extra: pip install -e '.[bench]')"
 
 
@@ -83,6 +85,9 @@ def _benchmark_args(parser: argparse.ArgumentParser, tests: str, pipelines: str,
     parser.add_argument("-c", "--clients", type=_ints, default=None, help=f"parallel clients (default {clients})")
     parser.add_argument("-n", "--requests", type=_positive, default=None, help=f"requests per run (default {requests})")
     parser.add_argument("--rounds", type=_positive, default=None, help="alternating A/B rounds (default 3)")
+    parser.add_argument("-r", "--keyspace", type=_positive, default=None,
+                        help="redis-benchmark -r: random keys out of this many (study default 10000, "
+                             "so keys spread over the shards; run default: one fixed key, as redis-benchmark)")
     parser.add_argument("--redis-benchmark", default=None, help="redis-benchmark binary (default: from PATH)")
 
 
@@ -115,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
         "persistence", help="fsync-policy SET throughput, 1M-key load times, BGREWRITEAOF pause")
     import bench.persistence as persistence_bench
     persistence_bench.add_arguments(persistence)
+    replication = sub.add_parser(
+        "replication", help="full-sync time of 1M keys and replica lag under a SET load")
+    import bench.replication as replication_bench
+    replication_bench.add_arguments(replication)
     memory = sub.add_parser("memory", help="RSS for 1M string keys and for hash/list/set/zset keys")
     _common(memory)
     memory.add_argument("--keys", type=_positive, default=None, help="string keys (default 1000000)")
@@ -170,10 +179,11 @@ def _progress(done: int, total: int, record: BenchResult, round_no: int) -> None
           f"c={record.clients:<3} round {round_no}: {text}", file=sys.stderr, flush=True)
 
 
-def _benchmarker(binary: str, requests: int, timeout: float) -> Callable[[Server, str, int, int], BenchResult]:
+def _benchmarker(binary: str, requests: int, timeout: float,
+                 keyspace: int | None = None) -> Callable[[Server, str, int, int], BenchResult]:
     def bench(server: Server, test: str, pipeline: int, clients: int) -> BenchResult:
         return run_benchmark(server, test, binary=binary, requests=requests, clients=clients, pipeline=pipeline,
-                             timeout=timeout)
+                             timeout=timeout, keyspace=keyspace)
 
     return bench
 
@@ -221,7 +231,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         for spec in filter(None, (shardis, redis)):
             servers.append(stack.enter_context(Server(spec, cpus)))
         counter = [0, len(plan) * rounds * len(servers)]
-        bench = _benchmarker(binary, requests, timeout)
+        bench = _benchmarker(binary, requests, timeout, args.keyspace)
         tags = {"design": "default", "shards": args.shards}
         records = _alternate(servers, plan, rounds, bench, tags, counter)
         argv = {s.label: s.argv for s in servers}
@@ -266,7 +276,8 @@ def cmd_study(args: argparse.Namespace) -> int:
     raise_nofile_limit(max(clients) * 2 + 1024)
     per_server = len(plan) * rounds * len(designs) * len(shard_counts)
     counter = [0, per_server * (2 if redis_ref else 1)]
-    bench = _benchmarker(binary, requests, timeout)
+    keyspace = args.keyspace or 10000
+    bench = _benchmarker(binary, requests, timeout, keyspace)
 
     records: list[dict[str, object]] = []
     argv: dict[str, object] = {}
@@ -287,13 +298,17 @@ def cmd_study(args: argparse.Namespace) -> int:
             argv["redis"] = redis.argv
     rows = summarize(records)
     outdir = new_results_dir(args.out)
-    plots = plot_study(rows, outdir)
-    notes.append(f"{rounds} round(s) per point, {requests} requests per run; Redis runs alternate with every Shardis "
-                 "configuration and its reference line is the median over all of them.")
+    plots = plot_study(rows, outdir) + plot_cost(rows, outdir)
+    notes.append(f"{rounds} round(s) per point, {requests} requests per run on random keys out of {keyspace} "
+                 "(redis-benchmark -r); Redis runs alternate with every Shardis configuration and its reference "
+                 "line is the median over all of them.")
     notes.append(f"Plots: {', '.join(plots)}" if plots else _NO_PLOTS)
     data = {"mode": "study", "args": vars(args), "machine": describe_machine(args.redis_server), "argv": argv,
             "designs": designs, "records": records, "summary": rows}
-    write_results(outdir, "Concurrency study", summary_table(rows, with_design=True), data, notes)
+    notes.append("The second table splits the server CPU per request by thread (from /proc/<pid>/task/*/schedstat) "
+                 "and counts how often a server thread was scheduled in; commands/message is from INFO actors.")
+    tables = summary_table(rows, with_design=True) + "\n\n## Where the CPU goes\n\n" + cost_table(rows)
+    write_results(outdir, "Concurrency study", tables, data, notes)
     return 0
 
 
@@ -377,6 +392,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "persistence":
         import bench.persistence as persistence_bench
         return persistence_bench.run(args)
+    if args.command == "replication":
+        import bench.replication as replication_bench
+        return replication_bench.run(args)
     handler = {"run": cmd_run, "study": cmd_study, "conns": cmd_conns, "memory": cmd_memory}[args.command]
     try:
         return handler(args)

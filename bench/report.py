@@ -22,11 +22,13 @@ from pathlib import Path
 __all__ = [
     "RESULTS_DIR",
     "conns_table",
+    "cost_table",
     "describe_machine",
     "fmt",
     "markdown_table",
     "memory_table",
     "new_results_dir",
+    "plot_cost",
     "plot_run",
     "plot_study",
     "summarize",
@@ -37,7 +39,8 @@ __all__ = [
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 _GROUP = ("design", "shards", "test", "pipeline", "clients")
-_METRICS = ("rps", "p50_ms", "p99_ms", "cpu_us_per_req")
+_METRICS = ("rps", "p50_ms", "p99_ms", "cpu_us_per_req", "loop_us_per_req", "threads_us_per_req",
+            "slices_per_req", "runq_us_per_req", "cmds_per_msg")
 
 
 def new_results_dir(base: str | None = None) -> Path:
@@ -146,6 +149,25 @@ def summary_table(rows: Sequence[dict[str, object]], with_design: bool = False) 
     if errors:
         table += "\n\nFailed runs:\n" + "\n".join(errors)
     return table
+
+
+def cost_table(rows: Sequence[dict[str, object]]) -> str:
+    """Where the server CPU went, per request: the loop (main) thread, the other threads, how many
+    times a server thread was scheduled in, and (Shardis) commands per shard message."""
+    headers = ["design", "shards", "test", "P", "c", "loop thread µs/req S / R", "other threads µs/req S / R",
+               "sched-ins/req S / R", "run-queue wait µs/req S / R", "commands/message"]
+    body = []
+    for row in rows:
+        s, r = row["shardis"], row["redis"]
+        body.append([
+            row["design"], fmt(row["shards"]), row["test"].upper(), row["pipeline"], row["clients"],
+            f"{fmt(s.get('loop_us_per_req'), 'us')} / {fmt(r.get('loop_us_per_req'), 'us')}",
+            f"{fmt(s.get('threads_us_per_req'), 'us')} / {fmt(r.get('threads_us_per_req'), 'us')}",
+            f"{fmt(s.get('slices_per_req'), 'us')} / {fmt(r.get('slices_per_req'), 'us')}",
+            f"{fmt(s.get('runq_us_per_req'), 'us')} / {fmt(r.get('runq_us_per_req'), 'us')}",
+            fmt(s.get("cmds_per_msg"), "us"),
+        ])
+    return markdown_table(headers, body)
 
 
 def conns_table(results: Sequence[dict[str, object]]) -> str:
@@ -323,6 +345,71 @@ def plot_study(rows: Sequence[dict[str, object]], outdir: Path) -> list[str]:
         fig.suptitle(f"Concurrency study: {str(test).upper()} (medians; Redis dashed)")
         fig.tight_layout()
         name = f"study-{test}.png"
+        fig.savefig(outdir / name, dpi=110)
+        plt.close(fig)  # type: ignore[attr-defined]
+        written.append(name)
+    return written
+
+
+def plot_cost(rows: Sequence[dict[str, object]], outdir: Path) -> list[str]:
+    """Per test, where the CPU of one request goes, for every (design, shards) and Redis.
+
+    Columns are pipeline depths (1 and 16 when measured) at c=50 (or the middle client count).
+    Top: stacked bars of loop-thread and other-thread CPU µs per request. Bottom: how many times a
+    server thread was scheduled in per request, with the shards' commands per message above each bar.
+    """
+    plt = try_pyplot()
+    if plt is None:
+        return []
+    clients_all = sorted({r["clients"] for r in rows})
+    pipelines_all = sorted({r["pipeline"] for r in rows})
+    if not clients_all or not pipelines_all:
+        return []
+    clients = _pick(clients_all, 50)
+    pipelines = [p for p in (1, 16) if p in pipelines_all] or pipelines_all[:2]
+    configs = list(dict.fromkeys((r["design"], r["shards"]) for r in rows))
+    written = []
+    for test in dict.fromkeys(r["test"] for r in rows):
+        fig, axes = plt.subplots(2, len(pipelines), figsize=(max(7, 0.55 * len(configs)) * len(pipelines), 8),
+                                 squeeze=False)  # type: ignore[attr-defined]
+        for col, pipeline in enumerate(pipelines):
+            at = {(r["design"], r["shards"]): r for r in rows
+                  if (r["test"], r["pipeline"], r["clients"]) == (test, pipeline, clients)}
+            redis_rows = list(at.values())
+            labels = [f"{d}/{s}" for d, s in configs] + ["Redis"]
+
+            def metric(row: dict[str, object] | None, server: str, name: str) -> float:
+                return _value(row, server, name) if row is not None else math.nan
+
+            def redis_metric(name: str, redis_rows: list = redis_rows) -> float:
+                present = [v for v in (metric(r, "redis", name) for r in redis_rows) if not math.isnan(v)]
+                return statistics.median(present) if present else math.nan
+
+            loop = [metric(at.get(c), "shardis", "loop_us_per_req") for c in configs] + [redis_metric("loop_us_per_req")]
+            other = [metric(at.get(c), "shardis", "threads_us_per_req") for c in configs] + \
+                [redis_metric("threads_us_per_req")]
+            slices = [metric(at.get(c), "shardis", "slices_per_req") for c in configs] + \
+                [redis_metric("slices_per_req")]
+            batch = [metric(at.get(c), "shardis", "cmds_per_msg") for c in configs] + [math.nan]
+            xs = list(range(len(labels)))
+            top, bottom = axes[0][col], axes[1][col]
+            top.bar(xs, loop, label="event-loop (main) thread")
+            top.bar(xs, other, bottom=[0 if math.isnan(v) else v for v in loop], label="other threads (shards)")
+            top.set_ylabel("server CPU per request (µs)")
+            top.set_title(f"{str(test).upper()} -P {pipeline} -c {clients}")
+            top.legend(fontsize=8)
+            bottom.bar(xs, slices, color="tab:gray")
+            bottom.set_ylabel("threads scheduled in per request")
+            for x, (height, size) in enumerate(zip(slices, batch)):
+                if not math.isnan(size) and not math.isnan(height):
+                    bottom.annotate(f"{size:.0f}" if size >= 10 else f"{size:.1f}", (x, height),
+                                    ha="center", va="bottom", fontsize=7)
+            bottom.set_xlabel("design/shards (number above a bar: commands per shard message)")
+            for ax in (top, bottom):
+                ax.set_xticks(xs, labels, rotation=45, ha="right", fontsize=8)
+                ax.grid(axis="y", alpha=0.3)
+        fig.tight_layout()
+        name = f"study-cpu-{test}.png"
         fig.savefig(outdir / name, dpi=110)
         plt.close(fig)  # type: ignore[attr-defined]
         written.append(name)

@@ -16,7 +16,7 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass
 
-from bench.servers import HOST, Server
+from bench.servers import HOST, Server, shard_counters
 
 __all__ = [
     "DEFAULT_TESTS",
@@ -55,6 +55,15 @@ class BenchResult:
     cpu_us_per_req: float | None = None
     client_cpu_s: float | None = None
     wall_s: float | None = None
+    # Where the server's CPU went (docs/concurrency.md), per request: the event-loop (main) thread,
+    # every other thread (shard actors; Redis's bio threads), and how often a thread of the server
+    # was scheduled in (each cross-thread hop that finds its receiver asleep costs one).
+    loop_us_per_req: float | None = None
+    threads_us_per_req: float | None = None
+    slices_per_req: float | None = None
+    runq_us_per_req: float | None = None
+    # Shardis only (INFO actors): commands the shards ran per message they received.
+    cmds_per_msg: float | None = None
     error: str | None = None
 
     @property
@@ -104,11 +113,13 @@ def parse_csv(text: str) -> list[dict[str, object]]:
     return rows
 
 
-def _base_argv(binary: str, port: int, clients: int, requests: int, pipeline: int) -> list[str]:
-    return [
+def _base_argv(binary: str, port: int, clients: int, requests: int, pipeline: int,
+               keyspace: int | None = None) -> list[str]:
+    argv = [
         binary, "-h", HOST, "-p", str(port), "-c", str(clients), "-n", str(requests),
         "-P", str(pipeline), "--csv", "--precision", "3",
     ]
+    return argv + ["-r", str(keyspace)] if keyspace else argv
 
 
 def run_benchmark(
@@ -120,10 +131,14 @@ def run_benchmark(
     clients: int,
     pipeline: int,
     timeout: float,
+    keyspace: int | None = None,
 ) -> BenchResult:
-    """Run one test; failures (timeout, error reply, dead server) are recorded, not raised."""
+    """Run one test; failures (timeout, error reply, dead server) are recorded, not raised.
+
+    `keyspace` is redis-benchmark's -r: random keys out of that many instead of one fixed key
+    (without it every SET/GET of a run hits the same key, hence the same shard)."""
     result = BenchResult(server.label, test, pipeline, clients, requests)
-    argv = _base_argv(binary, server.port, clients, requests, pipeline)
+    argv = _base_argv(binary, server.port, clients, requests, pipeline, keyspace)
     if test.startswith("lrange_"):
         fill = _base_argv(binary, server.port, 10, _LRANGE_FILL, 10) + ["-t", "lpush"]
         try:
@@ -138,6 +153,8 @@ def run_benchmark(
     if not server.alive():
         result.error = "server is not running"
         return result
+    counters_before = shard_counters(server.port)
+    threads_before = server.thread_times()
     cpu_before = server.cpu_seconds()
     client_before = _children_cpu()
     started = time.perf_counter()
@@ -152,6 +169,11 @@ def run_benchmark(
         result.error = f"server died: {server.log_tail(5)}"
         return result
     result.server_cpu_s = server.cpu_seconds() - cpu_before
+    _thread_costs(result, server.pid, threads_before, server.thread_times(), requests)
+    counters_after = shard_counters(server.port)
+    if counters_before and counters_after and counters_after[0] > counters_before[0]:
+        result.cmds_per_msg = ((counters_after[1] - counters_before[1])
+                               / (counters_after[0] - counters_before[0]))
 
     rows = parse_csv(done.stdout)
     if done.returncode != 0 or not rows:
@@ -163,6 +185,18 @@ def run_benchmark(
         setattr(result, key, row.get(key))
     result.cpu_us_per_req = result.server_cpu_s / requests * 1e6
     return result
+
+
+def _thread_costs(result: BenchResult, pid: int, before: dict, after: dict, requests: int) -> None:
+    """Fill the per-thread fields from two schedstat snapshots (threads started meanwhile count from 0)."""
+    if pid not in before or pid not in after:
+        return
+    delta = {tid: [a - b for a, b in zip(now, before.get(tid, (0, 0, 0)))] for tid, now in after.items()}
+    loop = delta.pop(pid)
+    result.loop_us_per_req = loop[0] / 1e3 / requests
+    result.threads_us_per_req = sum(d[0] for d in delta.values()) / 1e3 / requests
+    result.slices_per_req = (loop[2] + sum(d[2] for d in delta.values())) / requests
+    result.runq_us_per_req = (loop[1] + sum(d[1] for d in delta.values())) / 1e3 / requests
 
 
 def _children_cpu() -> float:

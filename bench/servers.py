@@ -36,8 +36,10 @@ __all__ = [
     "proc_cpu_seconds",
     "proc_rss_bytes",
     "proc_stat_cpu_seconds",
+    "proc_thread_times",
     "raise_nofile_limit",
     "redis_spec",
+    "shard_counters",
     "shardis_spec",
     "split_cpus",
 ]
@@ -113,6 +115,60 @@ def proc_stat_cpu_seconds(pid: int) -> float:
     text = Path(f"/proc/{pid}/stat").read_text()
     fields = text[text.rindex(")") + 2 :].split()  # fields[0] is field 3 (state)
     return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def proc_thread_times(pid: int) -> dict[int, tuple[int, int, int]]:
+    """Per thread of `pid`: (ns on a CPU, ns runnable but waiting for one, times it was scheduled in).
+
+    From /proc/<pid>/task/<tid>/schedstat (nanosecond resolution). The loop thread is the one whose
+    tid is the pid; the rest are the shard, broker and persistence actors (or Redis's bio threads).
+    A thread that exits meanwhile is simply missing; {} when the kernel has no schedstat.
+    """
+    times: dict[int, tuple[int, int, int]] = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return times
+    for tid in tids:
+        try:
+            run_ns, wait_ns, slices = Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[:3]
+        except (OSError, ValueError):
+            continue
+        times[int(tid)] = (int(run_ns), int(wait_ns), int(slices))
+    return times
+
+
+def shard_counters(port: int, timeout: float = 2.0) -> tuple[int, int] | None:
+    """(messages, commands) summed over Shardis's shard actors, from INFO actors; None for a server
+    without that section (Redis)."""
+    try:
+        with socket.create_connection((HOST, port), timeout=timeout) as sock:
+            sock.sendall(b"*2\r\n$4\r\nINFO\r\n$6\r\nactors\r\n")
+            data = b""
+            while b"\r\n" not in data or len(data) < _bulk_end(data):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    return None
+                data += chunk
+    except OSError:
+        return None
+    messages = commands = 0
+    found = False
+    for line in data.decode(errors="replace").splitlines():
+        if line.startswith("shard") and "messages=" in line:
+            fields = dict(item.split("=", 1) for item in line.split(":", 1)[1].split(","))
+            messages += int(fields["messages"])
+            commands += int(fields["commands"])
+            found = True
+    return (messages, commands) if found else None
+
+
+def _bulk_end(data: bytes) -> int:
+    """Bytes a complete `$<n>` bulk reply (or a one-line reply) occupies, once its header arrived."""
+    header, _, _ = data.partition(b"\r\n")
+    if header.startswith(b"$") and header[1:].isdigit():
+        return len(header) + 2 + int(header[1:]) + 2
+    return len(header) + 2
 
 
 def proc_rss_bytes(pid: int) -> int:
@@ -290,6 +346,9 @@ class Server:
 
     def rss_bytes(self) -> int:
         return proc_rss_bytes(self.pid)
+
+    def thread_times(self) -> dict[int, tuple[int, int, int]]:
+        return proc_thread_times(self.pid)
 
     def stop(self) -> None:
         """SIGTERM by pid, wait, then SIGKILL; removes the temporary directory."""

@@ -960,6 +960,11 @@ _TABLE: list[tuple[str, list[Option]]] = [
     ("SHARDIS", [
         _int("shards", "1", 1, 64, "[shardis] Number of shard actors that own the keyspace.",
              mutable=False, shardis=True),
+        _enum("dispatch", "batched", ("batched", "unbatched", "inline"),
+              "[shardis] How commands reach shards: batched (one message per shard per loop tick), "
+              "unbatched (one per command), inline (run on the loop thread; needs shards 1); "
+              "see docs/concurrency.md.",
+              mutable=False, shardis=True, hidden=True),
     ]),
     ("NETWORK", [
         Option("bind", Bind(), "127.0.0.1 -::1", "Addresses to listen on; '-' marks an optional address, \"\" none."),
