@@ -447,8 +447,8 @@ class Server:
             self.broker_ref.stop(timeout=10)
         except Exception:  # noqa: BLE001 - shutting down regardless
             log.exception("the pub/sub broker did not stop cleanly")
+        self.durability.stop()      # its last records may still go on to the replication actor
         self.replication.stop()
-        self.durability.stop()
 
 
 # -- command line -----------------------------------------------------------------------------------------
