@@ -161,6 +161,13 @@ class ConnectionActor:
     def eof_received(self):
         return False
 
+    def pause_writing(self) -> None:
+        """Flow control from the transport: the output limits (client-output-buffer-limit) are
+        what bound a slow reader here, so there is nothing to pause."""
+
+    def resume_writing(self) -> None:
+        pass
+
     # -- command execution ---------------------------------------------------------------------------
 
     def _run(self, commands: list, start: int) -> None:

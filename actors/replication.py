@@ -126,8 +126,18 @@ class ReplicaLink:
         self.ack_offset = 0
         self.ack_time = time.time()
         self.buffering = False          # between the sync point and the end of the RDB
+        self.online_on_ack = False      # diskless RDB sent: stream once the replica ACKs
         self.pending: list[bytes] = []
         self.pending_size = 0
+
+    def go_online(self) -> None:
+        """The RDB is out: send what was buffered meanwhile, then stream directly."""
+        pending, self.pending, self.pending_size = self.pending, [], 0
+        self.online_on_ack = False
+        self.buffering = False
+        self.state = "online"
+        if pending:
+            _write_raw(self.conn, b"".join(pending))
 
     def send(self, data: bytes) -> None:
         if self.state == "online":
@@ -663,17 +673,17 @@ class Replication:
                     link.conn.close()
                     return
                 link.state = "send_bulk"
-                pending, link.pending, link.pending_size = link.pending, [], 0
+                link.ack_time = time.time()
                 if "eof" in link.capa and server.config["repl-diskless-sync"]:
                     # The diskless form: the length is not announced, a random mark ends it.
+                    # A replica finds the mark only at the end of what it read, so the stream
+                    # waits for its first ACK (Redis's repl_start_cmd_stream_on_ack).
                     mark = secrets.token_hex(20).encode()
-                    payload = b"$EOF:" + mark + b"\r\n" + data + mark
-                else:
-                    payload = b"$%d\r\n" % len(data) + data
-                _write_raw(link.conn, payload + b"".join(pending))
-                link.state = "online"
-                link.buffering = False
-                link.ack_time = time.time()
+                    _write_raw(link.conn, b"$EOF:" + mark + b"\r\n" + data + mark)
+                    link.online_on_ack = True
+                    return
+                _write_raw(link.conn, b"$%d\r\n" % len(data) + data)
+                link.go_online()
                 log.info("Synchronization with replica %s:%d succeeded", link.ip, link.port)
             run_in_background("repl-rdb", encode, done, server.loop)
 
@@ -739,6 +749,10 @@ class Replication:
                     if offset > link.ack_offset:
                         link.ack_offset = offset
                     link.ack_time = time.time()
+                    if link.online_on_ack:
+                        link.go_online()
+                        log.info("Synchronization with replica %s:%d succeeded", link.ip,
+                                 link.port)
                     self._check_waits()
                 return None
             elif option == b"getack":

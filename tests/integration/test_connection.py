@@ -318,3 +318,21 @@ def test_maxclients_refuses_extra_clients():
         second.close()
     finally:
         assert server.stop() == 0
+
+
+def test_a_large_reply_reaches_a_slow_reader_in_full():
+    """Past the transport's high-water mark the loop calls pause_writing/resume_writing on the
+    protocol: a connection must have them (it logged an AttributeError for each otherwise)."""
+    server = shardis_server(1)
+    value = b"x" * 8_000_000
+    make_client(server, 2).set("big-reply", value)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw:
+        raw.sendall(b"*2\r\n$3\r\nGET\r\n$9\r\nbig-reply\r\n")
+        expected = b"$%d\r\n" % len(value) + value + b"\r\n"
+        received = bytearray()
+        while len(received) < len(expected):
+            chunk = raw.recv(65536)
+            assert chunk, "connection closed early"
+            received += chunk
+    assert bytes(received) == expected
+    assert "_writing" not in server.log()

@@ -373,3 +373,20 @@ def test_legacy_sync_and_masterauth(servers):
     follow(replica, m)
     wait_until(lambda: link_up(replica), what="an authenticated link")
     wait_until(lambda: digest(master) == digest(replica), what="the sync")
+
+
+@pytest.mark.parametrize("diskless", ["yes", "no"])
+def test_writes_during_the_full_sync_reach_the_replica(servers, diskless):
+    """Stream bytes buffered while the RDB is made follow it; with `$EOF:` they wait for the
+    replica's first ACK, since a replica looks for the end mark only at the end of what it read."""
+    m, r = servers("shardis", "--repl-diskless-sync", diskless), servers()
+    master, replica = client(m), client(r)
+    pipe = master.pipeline(transaction=False)
+    for i in range(100_000):
+        pipe.set(f"bulk:{i}", "v" * 16)
+    pipe.execute()
+    follow(replica, m)
+    for i in range(300):
+        master.set(f"during:{i}", i)
+    wait_until(lambda: caught_up(master, replica), timeout=30, what="the sync and the writes")
+    assert replica.get("during:299") == b"299"
