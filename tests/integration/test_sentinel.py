@@ -66,7 +66,7 @@ class _Sentinel:
             f.write(f"port {self.port}\nbind 127.0.0.1\ndir {self.workdir}\n"
                     f"logfile {self.log_path}\nloglevel verbose\n"
                     f"sentinel monitor {SERVICE} 127.0.0.1 {master_port} 1\n"
-                    f"sentinel down-after-milliseconds {SERVICE} 1000\n"
+                    f"sentinel down-after-milliseconds {SERVICE} 2000\n"
                     f"sentinel failover-timeout {SERVICE} 10000\n"
                     f"sentinel parallel-syncs {SERVICE} 1\n")
         self.proc = subprocess.Popen([REDIS_SENTINEL, config], stdout=subprocess.DEVNULL,
