@@ -188,6 +188,11 @@ class MasterClient(ConnectionActor):
     def kind(self) -> str:
         return "master"
 
+    def close(self) -> None:
+        """CLIENT KILL of the master client (or shutdown) drops the link; the replica reconnects
+        and asks to continue. Commands already received still run (nothing is lost)."""
+        self.link.abort("Connection with master closed by request")
+
     def apply(self, commands: list) -> None:
         if self.backlog:
             self.backlog.extend(commands)
@@ -268,6 +273,7 @@ class MasterLink(asyncio.Protocol):
             self.down_since = time.time()
         if self.client is not None:
             self.replication.cache_master(self)
+            self.server.clients.pop(self.client.id, None)
         self.client = None
         self.state = "connect"
         self.buffer.clear()
@@ -276,6 +282,8 @@ class MasterLink(asyncio.Protocol):
         self.closed = True
         if self.transport is not None:
             self.transport.close()
+        if self.client is not None:
+            self.server.clients.pop(self.client.id, None)
         self.client = None
 
     def abort(self, why: str) -> None:
@@ -440,6 +448,7 @@ class MasterLink(asyncio.Protocol):
     def _start_stream(self, db: int) -> None:
         self.client = MasterClient(self.server, self)
         self.client.db = db
+        self.server.clients[self.client.id] = self.client     # CLIENT LIST shows it, flags=M
         self.reader = hiredis.Reader(notEnoughData=None)
         self.phase = "stream"
         self.state = "connected"

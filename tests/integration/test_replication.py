@@ -390,3 +390,16 @@ def test_writes_during_the_full_sync_reach_the_replica(servers, diskless):
         master.set(f"during:{i}", i)
     wait_until(lambda: caught_up(master, replica), timeout=30, what="the sync and the writes")
     assert replica.get("during:299") == b"299"
+
+
+def test_the_master_client_is_listed_and_can_be_killed(servers):
+    m, r = servers(), servers()
+    master, replica = client(m), client(r)
+    follow(replica, m)
+    wait_until(lambda: link_up(replica), what="the link")
+    listed = replica.execute_command("CLIENT", "LIST", "TYPE", "master")
+    assert listed.count(b"flags=M") == 1 and f"addr=127.0.0.1:{m.port}".encode() in listed
+    assert replica.execute_command("CLIENT", "KILL", "TYPE", "master") == 1
+    master.set("after-kill", "1")
+    wait_until(lambda: info(master, "stats")["sync_partial_ok"] == 1, what="a continuation")
+    wait_until(lambda: replica.get("after-kill") == b"1", what="the stream after the kill")
