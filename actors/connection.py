@@ -51,6 +51,9 @@ class ConnectionActor:
 
     is_master = False       # the pseudo-client applying a master's stream (actors/replication.py)
     replica_link = None     # set once a replica's connection sent PSYNC/SYNC
+    repl_listening_port = 0             # what a replica told us with REPLCONF, before PSYNC
+    repl_ip: str | None = None
+    repl_capa: frozenset = frozenset()
 
     def __init__(self, server) -> None:
         # Collaborators

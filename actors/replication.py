@@ -29,8 +29,10 @@ import pykka
 from actors.connection import ConnectionActor
 from actors.persistence import StreamMark, encode_records, release_replies
 from actors.snapshot import run_in_background, take_snapshot
+from commands.args import parse_int, try_int
 from commands.lua import function_flush, libraries_code
 from keyspace.db import now_ms
+from protocol.errors import CommandError
 
 __all__ = ["Replication", "ReplicationActor", "ReplicaLink", "MasterLink", "MasterClient"]
 
@@ -452,7 +454,6 @@ class MasterLink(asyncio.Protocol):
         self.reader = hiredis.Reader(notEnoughData=None)
         self.phase = "stream"
         self.state = "connected"
-        self.replication.link_up()
         self.send_ack()
 
     def _stream(self, data: bytes) -> None:
@@ -604,12 +605,11 @@ class Replication:
 
     def sync(self, conn, argv: list[bytes]) -> None:
         """PSYNC replid offset / SYNC from a connection: it becomes a replica."""
-        server = self.server
         legacy = argv[0].lower() == b"sync"
         if self.role == "slave" and (self.master is None or self.master.state != "connected"):
-            raise _command_error("NOMASTERLINK Can't SYNC while not connected with my master")
-        listening_port = getattr(conn, "repl_listening_port", 0)
-        capa = getattr(conn, "repl_capa", set())
+            raise CommandError("NOMASTERLINK Can't SYNC while not connected with my master")
+        listening_port = conn.repl_listening_port
+        capa = conn.repl_capa
         link = ReplicaLink(conn, listening_port, capa)
         log.info("Replica %s:%d asks for synchronization", link.ip, listening_port)
         conn.suppress_reply()
@@ -734,26 +734,22 @@ class Replication:
     def replconf(self, conn, argv: list[bytes]):
         """REPLCONF <option> <value> ...: None means no reply (ACK)."""
         if len(argv) % 2 == 0:
-            raise _command_error("ERR syntax error")
+            raise CommandError("ERR syntax error")
         i = 1
         while i < len(argv):
             option = argv[i].lower()
             value = argv[i + 1]
             if option == b"listening-port":
-                try:
-                    conn.repl_listening_port = int(value)
-                except ValueError:
-                    raise _command_error("ERR value is not an integer or out of range") from None
+                conn.repl_listening_port = parse_int(value)
             elif option == b"ip-address":
                 conn.repl_ip = value.decode("utf-8", "replace")
             elif option == b"capa":
-                conn.repl_capa = getattr(conn, "repl_capa", set()) | {value.decode().lower()}
+                conn.repl_capa = conn.repl_capa | {value.decode("utf-8", "replace").lower()}
             elif option == b"ack":
-                link = getattr(conn, "replica_link", None)
+                link = conn.replica_link
                 if link is not None:
-                    try:
-                        offset = int(value)
-                    except ValueError:
+                    offset = try_int(value)
+                    if offset is None:
                         return None
                     if offset > link.ack_offset:
                         link.ack_offset = offset
@@ -765,13 +761,13 @@ class Replication:
                     self._check_waits()
                 return None
             elif option == b"getack":
-                if getattr(conn, "is_master", False) and self.master is not None:
+                if conn.is_master and self.master is not None:
                     self.master.send_ack(getattr(argv, "repl_offset", None))
                 return None
             elif option in (b"rdb-only", b"rdb-filter-only"):
                 pass
             else:
-                raise _command_error("ERR Unrecognized REPLCONF option: "
+                raise CommandError("ERR Unrecognized REPLCONF option: "
                                      + argv[i].decode("utf-8", "replace"))
             i += 2
         return "OK"
@@ -863,7 +859,7 @@ class Replication:
         self._stop_link()
         if was_master:
             # Our own history, so that the new master can let us continue (PSYNC replid offset+1).
-            self.cached_db = -1
+            self.cached_db = 0  # the new master's stream starts with a SELECT anyway
             self.cached = (self.replid, self.offset)
         self._set_role("slave")
         self.live_epoch = None
@@ -916,9 +912,6 @@ class Replication:
             self.replid = new_id
             self.disconnect_replicas()  # they must learn the new id
         self.cached = None
-
-    def link_up(self) -> None:
-        pass
 
     def load_rdb(self, data: bytes, done) -> None:
         """Replace the dataset with the master's RDB (every shard parked; clients get -LOADING)."""
@@ -1083,7 +1076,7 @@ class Replication:
         if cfg["min-replicas-to-write"] > 0 and cfg["min-replicas-max-lag"] > 0:
             out.append(f"min_slaves_good_slaves:{self.good_replicas}")
         for i, link in enumerate(self.replicas):
-            ip = getattr(link.conn, "repl_ip", None) or link.ip
+            ip = link.conn.repl_ip or link.ip
             out.append(f"slave{i}:ip={ip},port={link.port},state={link.state},"
                        f"offset={link.ack_offset},lag={int(now - link.ack_time)}")
         backlog = self.backlog
@@ -1107,7 +1100,7 @@ class Replication:
     def role_reply(self) -> list:
         if self.role == "master":
             return ["master", self.offset,
-                    [[getattr(link.conn, "repl_ip", None) or link.ip, str(link.port),
+                    [[link.conn.repl_ip or link.ip, str(link.port),
                       str(link.ack_offset)] for link in self.replicas if link.state == "online"]]
         master = self.master
         state = master.state if master is not None else "none"
@@ -1123,9 +1116,3 @@ def _write_raw(conn, data: bytes) -> None:
         conn.flush()
     else:
         conn.transport.write(data)
-
-
-def _command_error(message: str):
-    from protocol.errors import CommandError
-    return CommandError(message)
-

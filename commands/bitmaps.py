@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from commands.args import parse_int, try_int
 from commands.registry import command
-from keyspace.db import RawString
+from keyspace.db import RawString, delete_destination
 from protocol.errors import SYNTAX_ERROR, CommandError
 
 __all__ = ["first_bit", "get_bitfield", "popcount", "set_bitfield"]
@@ -301,9 +301,7 @@ def bitop(db, argv):
     maxlen = max(len(v) for v in sources)
     dest = argv[2]
     if not maxlen:
-        if db.delete(dest):
-            db.notify("g", b"del", dest)
-            db.store.dirty += 1
+        delete_destination(db, dest)
         return 0
     numbers = [int.from_bytes(v, "big") << (8 * (maxlen - len(v))) for v in sources]
     result = numbers[0]

@@ -24,7 +24,7 @@ from commands.args import (
 from commands.generic import parse_cursor, parse_scan_options
 from commands.registry import command
 from commands.sets import parse_range_long, random_member
-from keyspace.db import scan_snapshot
+from keyspace.db import delete_if_empty, scan_snapshot
 from keyspace.hashes import HashValue, hash_from_items, listpack_limits
 from protocol import replies
 from protocol.errors import OVERFLOW, SYNTAX_ERROR, CommandError, wrong_arity
@@ -161,9 +161,7 @@ def hdel(db, argv):
                 break
     if deleted:
         db.notify("h", b"hdel", key)
-        if not value:
-            db.delete(key)
-            db.notify("g", b"del", key)
+        delete_if_empty(db, key, value)
     db.store.dirty += deleted
     return deleted
 

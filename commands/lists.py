@@ -23,6 +23,7 @@ from protocol.errors import (
     NO_SUCH_KEY, NOT_AN_INTEGER, OUT_OF_RANGE, SYNTAX_ERROR, CommandError, wrong_arity,
 )
 from protocol.replies import NULL_ARRAY, OK
+from keyspace.db import delete_if_empty
 
 __all__: list[str] = []
 
@@ -100,9 +101,7 @@ def _blmpop_keys(argv: list[bytes]) -> list[int]:
 def _popped(db, key: bytes, value: deque, left: bool) -> None:
     """After a pop: the lpop/rpop event, and an emptied list is deleted (with its `del` event)."""
     db.notify("l", b"lpop" if left else b"rpop", key)
-    if not value:
-        db.delete(key)
-        db.notify("g", b"del", key)
+    delete_if_empty(db, key, value)
 
 
 def _push(db, argv: list[bytes], left: bool) -> int:
@@ -381,9 +380,7 @@ def ltrim(db, argv):
         return OK
     removed = trim(value, start, end)
     db.notify("l", b"ltrim", key)
-    if not value:
-        db.delete(key)
-        db.notify("g", b"del", key)
+    delete_if_empty(db, key, value)
     db.store.dirty += removed
     if not removed:
         db.signal_modified(key)     # Redis signals the key even when nothing was trimmed
@@ -401,9 +398,7 @@ def lrem(db, argv):
     removed = remove(value, argv[3], count)
     if removed:
         db.notify("l", b"lrem", key)
-        if not value:
-            db.delete(key)
-            db.notify("g", b"del", key)
+        delete_if_empty(db, key, value)
         db.store.dirty += removed
     return removed
 

@@ -5,8 +5,9 @@ They run on the loop; the state and the protocol live in actors/replication.py (
 
 from __future__ import annotations
 
+from commands.args import parse_int, try_int
 from commands.registry import Route, command
-from protocol.errors import NOT_AN_INTEGER, CommandError
+from protocol.errors import CommandError
 from protocol.replies import DEFERRED
 
 __all__: list[str] = []
@@ -22,11 +23,8 @@ def _replicaof(client, argv):
         return replication.replicaof(None)
     if client.replica_link is not None:
         raise CommandError("ERR Command is not valid when client is a replica.")
-    try:
-        port = int(argv[2])
-    except ValueError:
-        port = -1
-    if not 0 <= port <= 65535 or not argv[2].strip(b"+-0123456789") == b"":
+    port = try_int(argv[2])
+    if port is None or not 0 <= port <= 65535:
         raise CommandError("ERR Invalid master port")
     return replication.replicaof(argv[1].decode("utf-8", "replace"), port)
 
@@ -88,14 +86,8 @@ def wait(client, argv):
     replication = client.server.replication
     if replication.role == "slave":
         raise CommandError(_WAIT_ON_REPLICA)
-    try:
-        numreplicas = int(argv[1])
-    except ValueError:
-        raise CommandError(NOT_AN_INTEGER) from None
-    try:
-        timeout = int(argv[2])
-    except ValueError:
-        raise CommandError("ERR timeout is not an integer or out of range") from None
+    numreplicas = parse_int(argv[1])
+    timeout = parse_int(argv[2], "ERR timeout is not an integer or out of range")
     if timeout < 0:
         raise CommandError("ERR timeout is negative")
     slot = client.deferred_slot()

@@ -18,7 +18,7 @@ from itertools import islice
 from commands.args import LLONG_MAX, glob_match, try_int
 from commands.generic import parse_cursor, parse_scan_options
 from commands.registry import command
-from keyspace.db import scan_snapshot
+from keyspace.db import delete_destination, delete_if_empty, scan_snapshot
 from keyspace.sets import (
     HashtableSet,
     SetValue,
@@ -97,9 +97,7 @@ def _store(db, dst: bytes, members: set, hashtable: bool, event: bytes) -> int:
         db.notify("s", event, dst)
         db.store.dirty += 1
         return len(value)
-    if db.delete(dst):
-        db.notify("g", b"del", dst)
-        db.store.dirty += 1
+    delete_destination(db, dst)
     return 0
 
 
@@ -140,9 +138,7 @@ def srem(db, argv):
     removed = before - len(value)
     if removed:
         db.notify("s", b"srem", key)
-    if not value:
-        db.delete(key)
-        db.notify("g", b"del", key)
+    delete_if_empty(db, key, value)
     db.store.dirty += removed
     return removed
 
@@ -195,9 +191,7 @@ def smove(db, argv):
         return 0
     src.remove(member)
     db.notify("s", b"srem", src_key)
-    if not src:
-        db.delete(src_key)
-        db.notify("g", b"del", src_key)
+    delete_if_empty(db, src_key, src)
     if dst is None:
         dst = SetValue()
         db.set(dst_key, dst)
@@ -231,9 +225,7 @@ def spop(db, argv):
         member = random.choice(tuple(value))
         value.remove(member)
     db.notify("s", b"spop", key)
-    if not value:
-        db.delete(key)
-        db.notify("g", b"del", key)
+    delete_if_empty(db, key, value)
     db.propagate(b"SREM", key, member)  # the random choice is replayed exactly
     db.store.dirty += 1
     return member
@@ -344,9 +336,7 @@ def _sinter(db, keys, dst: bytes | None = None, cardinality_only: bool = False, 
             sets.append(value)
     if empty:
         if dst is not None:
-            if db.delete(dst):
-                db.notify("g", b"del", dst)
-                db.store.dirty += 1
+            delete_destination(db, dst)
             return 0
         return 0 if cardinality_only else SetReply()
     sets.sort(key=len)  # stable, like glibc's merge sort for small arrays

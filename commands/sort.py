@@ -32,6 +32,7 @@ from commands.args import parse_int, try_int
 from commands.registry import command
 from keyspace.sets import ordered as set_order
 from protocol.errors import SYNTAX_ERROR, WRONGTYPE, CommandError
+from keyspace.db import delete_destination
 
 __all__ = ["sort_keys", "sort_needs_global", "strtod_weight"]
 
@@ -277,9 +278,8 @@ def _sort_generic(db, argv: list[bytes], readonly: bool):
         db.store.dirty += len(out)
         if not existed:
             db.signal_ready(store)
-    elif db.delete(store):
-        db.notify("g", b"del", store)
-        db.store.dirty += 1
+    else:
+        delete_destination(db, store)
     return len(out)
 
 

@@ -26,7 +26,7 @@ from commands.blocking import block_or_reply, parse_timeout
 from commands.generic import parse_cursor, parse_scan_options
 from commands.hashes import PairsReply
 from commands.registry import command
-from keyspace.db import scan_snapshot
+from keyspace.db import delete_destination, delete_if_empty, scan_snapshot
 from keyspace.zset import MAX_LEX, MIN_LEX, LexBound, ZSet
 from protocol.errors import (
     NOT_A_FLOAT,
@@ -167,9 +167,7 @@ def _store(db, key: bytes, zset: ZSet | None, event: bytes) -> int:
             db.signal_ready(key)
         db.store.dirty += 1
         return len(zset)
-    if db.delete(key):
-        db.notify("g", b"del", key)
-        db.store.dirty += 1
+    delete_destination(db, key)
     return 0
 
 
@@ -519,9 +517,7 @@ def zrem(db, argv):
                 break
     if deleted:
         db.notify("z", b"zrem", key)
-        if not zset.scores:
-            db.delete(key)
-            db.notify("g", b"del", key)
+        delete_if_empty(db, key, zset.scores)
     db.store.dirty += deleted
     return deleted
 
@@ -554,9 +550,7 @@ def _zremrange_generic(db, argv, rangetype: int) -> int:
     deleted = zset.remove_span(first, stop)
     if deleted:
         db.notify("z", _ZREMRANGE_EVENTS[rangetype], key)
-    if not zset.scores:
-        db.delete(key)
-        db.notify("g", b"del", key)
+    delete_if_empty(db, key, zset.scores)
     db.store.dirty += deleted
     return deleted
 
@@ -584,9 +578,7 @@ def zremrangebylex(db, argv):
 def _pop_from(db, key: bytes, zset: ZSet, count: int, highest: bool) -> list[tuple[bytes, float]]:
     popped = zset.pop(count, highest)
     db.notify("z", b"zpopmax" if highest else b"zpopmin", key)
-    if not zset.scores:
-        db.delete(key)
-        db.notify("g", b"del", key)
+    delete_if_empty(db, key, zset.scores)
     db.store.dirty += len(popped)
     return popped
 

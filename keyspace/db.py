@@ -29,7 +29,8 @@ from collections.abc import Callable, Iterator
 from protocol.errors import WRONGTYPE, CommandError
 
 __all__ = ["Keyspace", "Store", "RawString", "type_name", "register_type", "now_ms",
-           "scan_snapshot", "frozen_expiry", "touch_written"]
+           "scan_snapshot", "frozen_expiry", "touch_written", "delete_if_empty",
+           "delete_destination"]
 
 
 def now_ms() -> int:
@@ -55,6 +56,22 @@ def type_name(value: object) -> str:
         if name is not None:
             return name
     return getattr(value, "type_name", "none")
+
+
+def delete_if_empty(db, key: bytes, members) -> None:
+    """Redis keeps no empty aggregate: a command that emptied one deletes it, with a `del` event.
+    `db` is a Keyspace or a sharded view."""
+    if not members:
+        db.delete(key)
+        db.notify("g", b"del", key)
+
+
+def delete_destination(db, key: bytes) -> None:
+    """A STORE command whose result is empty deletes its destination (a change only if it was
+    there)."""
+    if db.delete(key):
+        db.notify("g", b"del", key)
+        db.store.dirty += 1
 
 
 def register_type(cls: type, name: str) -> None:

@@ -305,6 +305,8 @@ def test_shardis_replica_of_a_real_redis_master_under_load(servers):
     ("WAIT", "x", "0"), ("WAIT", "1", "-1"), ("WAIT", "1", "x"), ("REPLICAOF", "h", "70000"),
     ("REPLICAOF", "h", "x"), ("REPLCONF", "bogus", "1"), ("REPLCONF", "listening-port"),
     ("REPLCONF", "listening-port", "x"), ("REPLICAOF", "NO", "ONE"), ("ROLE",), ("WAIT", "0", "0"),
+    ("WAIT", "1_0", "0"), ("WAIT", " 1", "0"), ("WAIT", "0", "+5"), ("REPLICAOF", "h", "+80"),
+    ("REPLCONF", "listening-port", "6_379"),
 ])
 def test_replies_match_redis(servers, command):
     ours, real = client(servers()), client(servers("redis"))
